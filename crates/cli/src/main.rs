@@ -1,1 +1,57 @@
-fn main() {}
+//! `sweep`: run and check hyperparameter sweeps of BERT/ALBERT extractive QA.
+//!
+//! One file per subcommand under `commands/`; logs go to stderr through `tracing`, data
+//! (JSON) goes to stdout; exit codes are defined once in `exit_codes`.
+
+mod commands;
+mod exit_codes;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sweep", version, about = "Hyperparameter sweeps for BERT/ALBERT Chinese extractive QA, checked and reproducible")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score predictions with the official CMRC2018/DRCD EM and F1.
+    Score(commands::score::ScoreArgs),
+    /// Dataset tools: generate the synthetic set, inspect a dataset.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+}
+
+fn main() {
+    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit_codes::USAGE } else { exit_codes::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Score(args) => commands::score::run(&args),
+        Command::Data(cmd) => commands::data::run(&cmd),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(exit_codes::FAILURE);
+    }
+}
+
+/// Logs to stderr; `SWEEP_LOG` takes tracing's filter syntax (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWEEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

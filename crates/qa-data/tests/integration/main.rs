@@ -1,0 +1,11 @@
+//! qa-data against real data (`../shared/data`: DRCD dev/test, CMRC2018 dev/trial, the
+//! bert-base-chinese vocab) and against references recorded from Python: HF's fast
+//! tokenizer with run_qa's feature logic (`tools/hf_features.py`) and the official metric's
+//! logic (`tools/cmrc2018_metric.py`).
+
+mod common;
+mod decode_props;
+mod errors;
+mod hf_parity;
+mod metric_parity;
+mod real_data;
