@@ -9,7 +9,11 @@ mod exit_codes;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sweep", version, about = "Hyperparameter sweeps for BERT/ALBERT Chinese extractive QA, checked and reproducible")]
+#[command(
+    name = "sweep",
+    version,
+    about = "Hyperparameter sweeps for BERT/ALBERT Chinese extractive QA, checked and reproducible"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,7 +33,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit_codes::USAGE } else { exit_codes::OK };
+            let code = if e.use_stderr() {
+                exit_codes::USAGE
+            } else {
+                exit_codes::OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }

@@ -14,6 +14,9 @@ use std::cmp::Ordering;
 use crate::features::Feature;
 use crate::squad::{Dataset, Paragraph};
 
+/// One window of a question with its start and end logits.
+pub type Window<'a> = (&'a Feature, &'a [f32], &'a [f32]);
+
 /// HF `run_qa` defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeConfig {
@@ -54,7 +57,9 @@ fn rank_key(x: f32) -> f32 {
 fn top_n(logits: &[f32], n: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..logits.len()).collect();
     let cmp = |&a: &usize, &b: &usize| -> Ordering {
-        rank_key(logits[b]).total_cmp(&rank_key(logits[a])).then(a.cmp(&b))
+        rank_key(logits[b])
+            .total_cmp(&rank_key(logits[a]))
+            .then(a.cmp(&b))
     };
     if n < idx.len() {
         idx.select_nth_unstable_by(n, cmp);
@@ -81,7 +86,7 @@ fn better(new: f32, old: Option<&Candidate>) -> bool {
 /// least the window's tokens; longer, padded slices are fine, as in HF).
 pub fn decode_example(
     paragraph: &Paragraph,
-    windows: &[(&Feature, &[f32], &[f32])],
+    windows: &[Window],
     config: DecodeConfig,
 ) -> Option<Prediction> {
     let mut best: Option<Candidate> = None;
@@ -126,7 +131,7 @@ fn candidate(feature: &Feature, s: usize, e: usize, score: f32) -> Candidate {
 }
 
 /// The best valid span over every window, every start and every allowed length.
-fn exhaustive(windows: &[(&Feature, &[f32], &[f32])], config: DecodeConfig) -> Option<Candidate> {
+fn exhaustive(windows: &[Window], config: DecodeConfig) -> Option<Candidate> {
     let mut best: Option<Candidate> = None;
     for (feature, start_logits, end_logits) in windows {
         let ctx = feature.context_range();
@@ -153,7 +158,7 @@ pub fn decode_dataset<L: AsRef<[f32]>>(
     end_logits: &[L],
     config: DecodeConfig,
 ) -> Vec<Option<Prediction>> {
-    let mut per_example: Vec<Vec<(&Feature, &[f32], &[f32])>> = vec![Vec::new(); dataset.examples.len()];
+    let mut per_example: Vec<Vec<Window>> = vec![Vec::new(); dataset.examples.len()];
     for ((f, s), e) in features.iter().zip(start_logits).zip(end_logits) {
         if let Some(slot) = per_example.get_mut(f.example_index) {
             slot.push((f, s.as_ref(), e.as_ref()));

@@ -54,7 +54,11 @@ impl DataError {
         }
     }
 
-    pub(crate) fn invalid(path: impl Into<PathBuf>, json_path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        path: impl Into<PathBuf>,
+        json_path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::Invalid {
             path: path.into(),
             json_path: json_path.into(),
@@ -64,7 +68,10 @@ impl DataError {
 
     /// Wraps a serde_json error that went through `serde_path_to_error`, keeping both the
     /// JSON path and serde_json's line/column.
-    pub(crate) fn from_json(path: impl Into<PathBuf>, err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+    pub(crate) fn from_json(
+        path: impl Into<PathBuf>,
+        err: serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
         let json_path = err.path().to_string();
         let inner = err.inner();
         let message = strip_position(&inner.to_string());

@@ -74,7 +74,9 @@ impl Feature {
 
     /// BERT segment ids: 0 for `[CLS] question [SEP]`, 1 for `context [SEP]`.
     pub fn token_type_ids(&self) -> Vec<u32> {
-        (0..self.len()).map(|i| u32::from(i >= self.context_start)).collect()
+        (0..self.len())
+            .map(|i| u32::from(i >= self.context_start))
+            .collect()
     }
 
     /// HF's validation `offset_mapping`: char offsets for context tokens, `None` elsewhere.
@@ -111,6 +113,7 @@ pub fn context_windows(
 ) -> std::result::Result<Vec<Range<usize>>, String> {
     let total = question_len + context_len + 3;
     if total <= config.max_seq_length {
+        #[allow(clippy::single_range_in_vec_init)] // one window holding the whole context
         return Ok(vec![0..context_len]);
     }
     let to_remove = total - config.max_seq_length;
@@ -143,7 +146,12 @@ pub fn context_windows(
 
 /// HF's labels for one window; `offsets` are the window's context token offsets and
 /// `context_start` their position in `input_ids`.
-fn train_label(offsets: &[(u32, u32)], context_start: usize, start_char: usize, end_char: usize) -> (usize, usize) {
+fn train_label(
+    offsets: &[(u32, u32)],
+    context_start: usize,
+    start_char: usize,
+    end_char: usize,
+) -> (usize, usize) {
     let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else {
         return (0, 0);
     };
@@ -209,7 +217,9 @@ pub fn build_features(
                 if split == Split::Train && ex.train_answer().is_none() {
                     continue;
                 }
-                example_features(dataset, ei, ex, &context, tokenizer, special, config, split, &mut out)?;
+                example_features(
+                    dataset, ei, ex, &context, tokenizer, special, config, split, &mut out,
+                )?;
             }
             Ok(out)
         })
@@ -234,13 +244,14 @@ fn example_features(
     out: &mut Vec<Feature>,
 ) -> Result<()> {
     let question = tokenizer.encode(ex.question.trim_start_matches(is_python_space))?;
-    let windows = context_windows(question.ids.len(), context.ids.len(), config).map_err(|why| {
-        DataError::Config(format!(
-            "{}: question {:?}: {why}; raise max_seq_length or lower doc_stride",
-            dataset.path.display(),
-            ex.id
-        ))
-    })?;
+    let windows =
+        context_windows(question.ids.len(), context.ids.len(), config).map_err(|why| {
+            DataError::Config(format!(
+                "{}: question {:?}: {why}; raise max_seq_length or lower doc_stride",
+                dataset.path.display(),
+                ex.id
+            ))
+        })?;
     let answer_chars = match split {
         Split::Train => ex.train_answer().map(|a| (a.start, a.end())),
         Split::Eval => None,
@@ -289,15 +300,25 @@ mod tests {
 
     #[test]
     fn short_context_is_one_window() {
-        assert_eq!(context_windows(10, 371, cfg(384, 128)).unwrap(), vec![0..371]);
-        assert_eq!(context_windows(10, 372, cfg(384, 128)).unwrap(), vec![0..371, 243..372]);
+        assert_eq!(
+            context_windows(10, 371, cfg(384, 128)).unwrap(),
+            vec![0..371]
+        );
+        assert_eq!(
+            context_windows(10, 372, cfg(384, 128)).unwrap(),
+            vec![0..371, 243..372]
+        );
         assert_eq!(context_windows(3, 0, cfg(384, 128)).unwrap(), vec![0..0]);
     }
 
     #[test]
     fn impossible_windows_are_errors() {
-        assert!(context_windows(400, 10, cfg(384, 128)).unwrap_err().contains("no context token fits"));
-        assert!(context_windows(10, 200, cfg(64, 128)).unwrap_err().contains("doc_stride 128"));
+        assert!(context_windows(400, 10, cfg(384, 128))
+            .unwrap_err()
+            .contains("no context token fits"));
+        assert!(context_windows(10, 200, cfg(64, 128))
+            .unwrap_err()
+            .contains("doc_stride 128"));
     }
 
     #[test]

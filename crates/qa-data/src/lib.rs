@@ -9,6 +9,7 @@
 //! - [`metric`]: the official CMRC2018/DRCD EM and F1.
 //! - [`synth`]: the deterministic synthetic Traditional-Chinese QA set (the demo dataset).
 //! - [`stats`]: what `sweep data stats` prints.
+//! - [`vocab`]: character vocabularies for models trained from scratch.
 
 pub mod decode;
 pub mod error;
@@ -20,5 +21,6 @@ pub mod stats;
 pub mod synth;
 pub mod tokenizer;
 pub mod treebank;
+pub mod vocab;
 
 pub use error::{DataError, Result};

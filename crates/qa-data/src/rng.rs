@@ -22,7 +22,7 @@ impl SplitMix64 {
         if n == 0 {
             return 0;
         }
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
     }
 
     /// Uniform in `lo..=hi`.

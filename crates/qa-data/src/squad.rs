@@ -130,7 +130,8 @@ impl Dataset {
     /// Parses SQuAD-format JSON; `path` is used in error messages only.
     pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let raw: RawFile = serde_path_to_error::deserialize(&mut de).map_err(|e| DataError::from_json(path, e))?;
+        let raw: RawFile =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| DataError::from_json(path, e))?;
         de.end().map_err(|e| DataError::Json {
             path: path.to_path_buf(),
             json_path: "the end of the file".into(),
@@ -179,7 +180,8 @@ impl Dataset {
                                 "expected a non-empty answer text",
                             ));
                         }
-                        let answer = locate_answer(&paragraph, raw_answer.text, raw_answer.answer_start);
+                        let answer =
+                            locate_answer(&paragraph, raw_answer.text, raw_answer.answer_start);
                         report.answers += 1;
                         if !answer.located {
                             report.unlocatable_answers += 1;

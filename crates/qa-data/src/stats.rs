@@ -58,7 +58,8 @@ pub fn dataset_stats(
     }
 
     // Per paragraph: token offsets (for answer lengths) and [UNK] count; tokenised once.
-    let per_paragraph: Vec<Result<(Vec<(u32, u32)>, usize)>> = dataset
+    type OffsetsAndUnks = (Vec<(u32, u32)>, usize);
+    let per_paragraph: Vec<Result<OffsetsAndUnks>> = dataset
         .paragraphs
         .par_iter()
         .map(|p| {
@@ -97,7 +98,8 @@ pub fn dataset_stats(
             v.iter().sum::<usize>() as f64 / v.len() as f64
         }
     };
-    let all_tokens: usize = context_lens.iter().sum::<usize>() + question_lens.iter().sum::<usize>();
+    let all_tokens: usize =
+        context_lens.iter().sum::<usize>() + question_lens.iter().sum::<usize>();
     Ok(DatasetStats {
         file: dataset.path.display().to_string(),
         load: dataset.report.clone(),

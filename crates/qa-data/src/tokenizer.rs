@@ -116,7 +116,8 @@ impl BertTokenizer {
         let options = if config.is_file() {
             let bytes = std::fs::read(&config).map_err(|e| DataError::io(&config, e))?;
             let mut de = serde_json::Deserializer::from_slice(&bytes);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| DataError::from_json(&config, e))?
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| DataError::from_json(&config, e))?
         } else {
             BertTokenizerOptions::default()
         };
@@ -125,8 +126,12 @@ impl BertTokenizer {
 
     /// Loads a serialised `tokenizers` pipeline. Special tokens are looked up by the BERT names.
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let inner = Tokenizer::from_file(path)
-            .map_err(|e| DataError::Tokenizer(format!("{}: not a valid tokenizer.json: {e}", path.display())))?;
+        let inner = Tokenizer::from_file(path).map_err(|e| {
+            DataError::Tokenizer(format!(
+                "{}: not a valid tokenizer.json: {e}",
+                path.display()
+            ))
+        })?;
         let names = BertTokenizerOptions::default();
         Self::finish(inner, &names, path)
     }
@@ -218,7 +223,11 @@ impl BertTokenizer {
             .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.source.display())))?;
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
-            offsets: enc.get_offsets().iter().map(|&(s, e)| (s as u32, e as u32)).collect(),
+            offsets: enc
+                .get_offsets()
+                .iter()
+                .map(|&(s, e)| (s as u32, e as u32))
+                .collect(),
         })
     }
 
@@ -247,7 +256,10 @@ impl BertTokenizer {
 /// Splits a `vocab.txt` into tokens: on `\n` only, dropping one trailing `\r` per line and
 /// the empty string after a final newline.
 pub fn parse_vocab(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let mut lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     if text.ends_with('\n') {
         lines.pop();
     }

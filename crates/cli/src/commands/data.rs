@@ -16,6 +16,21 @@ pub enum DataCommand {
     Synth(SynthArgs),
     /// Describe a dataset as a model would see it: windows, [UNK] share, long answers.
     Stats(StatsArgs),
+    /// Build a character vocab.txt from datasets (for models trained from scratch).
+    Vocab(VocabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VocabArgs {
+    /// SQuAD-format JSON files whose contexts and questions are read (repeatable).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Output vocab.txt.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Lower-case characters (match the tokenizer's do_lower_case).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub do_lower_case: bool,
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +73,21 @@ pub fn run(cmd: &DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Synth(args) => synth(args),
         DataCommand::Stats(args) => stats(args),
+        DataCommand::Vocab(args) => vocab(args),
     }
+}
+
+fn vocab(args: &VocabArgs) -> anyhow::Result<()> {
+    let datasets = args
+        .datasets
+        .iter()
+        .map(Dataset::load)
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&Dataset> = datasets.iter().collect();
+    let vocab = qa_data::vocab::build_char_vocab(&refs, args.do_lower_case);
+    write_atomically(&args.out, (vocab.join("\n") + "\n").as_bytes())?;
+    tracing::info!("wrote {} tokens to {}", vocab.len(), args.out.display());
+    Ok(())
 }
 
 fn synth(args: &SynthArgs) -> anyhow::Result<()> {
@@ -67,7 +96,11 @@ fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     }
     let json = qa_data::synth::generate(args.questions, args.seed);
     write_atomically(&args.out, json.as_bytes())?;
-    tracing::info!("wrote {} questions to {}", args.questions, args.out.display());
+    tracing::info!(
+        "wrote {} questions to {}",
+        args.questions,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -80,7 +113,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     partial.push(".partial");
     let partial = PathBuf::from(partial);
     std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
     Ok(())
 }
 
@@ -120,12 +154,24 @@ fn stats(args: &StatsArgs) -> anyhow::Result<()> {
     let w = s.windows_per_question;
     let rows: Vec<(&str, String)> = vec![
         ("file", s.file.clone()),
-        ("articles / paragraphs / questions", format!("{} / {} / {}", l.articles, l.paragraphs, l.questions)),
+        (
+            "articles / paragraphs / questions",
+            format!("{} / {} / {}", l.articles, l.paragraphs, l.questions),
+        ),
         ("answers", l.answers.to_string()),
-        ("answer starts repaired", l.repaired_answer_starts.to_string()),
+        (
+            "answer starts repaired",
+            l.repaired_answer_starts.to_string(),
+        ),
         ("answers not in context", l.unlocatable_answers.to_string()),
-        ("questions kept for evaluation only", l.eval_only_questions.to_string()),
-        ("max_seq_length / doc_stride", format!("{} / {}", s.max_seq_length, s.doc_stride)),
+        (
+            "questions kept for evaluation only",
+            l.eval_only_questions.to_string(),
+        ),
+        (
+            "max_seq_length / doc_stride",
+            format!("{} / {}", s.max_seq_length, s.doc_stride),
+        ),
         ("evaluation windows", s.eval_features.to_string()),
         (
             "questions with 1 / 2 / 3 / 4+ windows",
@@ -133,7 +179,10 @@ fn stats(args: &StatsArgs) -> anyhow::Result<()> {
         ),
         (
             "windows per question (mean / max)",
-            format!("{:.2} / {}", s.mean_windows_per_question, s.max_windows_per_question),
+            format!(
+                "{:.2} / {}",
+                s.mean_windows_per_question, s.max_windows_per_question
+            ),
         ),
         (
             "training windows (answer outside → [CLS])",
@@ -147,13 +196,23 @@ fn stats(args: &StatsArgs) -> anyhow::Result<()> {
             "context tokens (mean / max)",
             format!("{:.1} / {}", s.mean_context_tokens, s.max_context_tokens),
         ),
-        ("[UNK] share of tokens", format!("{:.4}%", 100.0 * s.unk_token_share)),
+        (
+            "[UNK] share of tokens",
+            format!("{:.4}%", 100.0 * s.unk_token_share),
+        ),
         (
             "answers longer than max_answer_length",
-            format!("{} (max_answer_length {})", s.answers_longer_than_max_answer_length, s.max_answer_length),
+            format!(
+                "{} (max_answer_length {})",
+                s.answers_longer_than_max_answer_length, s.max_answer_length
+            ),
         ),
     ];
-    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     for (k, v) in rows {
         println!("{k:<width$}  {v}");
     }

@@ -37,10 +37,16 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
             missing.join(", ")
         );
     }
-    let known: std::collections::HashSet<&str> = dataset.examples.iter().map(|e| e.id.trim()).collect();
-    let unknown = predictions.keys().filter(|k| !known.contains(k.as_str())).count();
+    let known: std::collections::HashSet<&str> =
+        dataset.examples.iter().map(|e| e.id.trim()).collect();
+    let unknown = predictions
+        .keys()
+        .filter(|k| !known.contains(k.as_str()))
+        .count();
     if unknown > 0 {
-        tracing::warn!("{unknown} predictions name question ids that are not in the dataset; they are ignored");
+        tracing::warn!(
+            "{unknown} predictions name question ids that are not in the dataset; they are ignored"
+        );
     }
     let json = serde_json::to_string(&result.rounded()).context("serialising the scores")?;
     println!("{json}");

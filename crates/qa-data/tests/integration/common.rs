@@ -22,7 +22,9 @@ pub fn data_file(rel: &str) -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn tokenizer(lower: bool) -> BertTokenizer {
@@ -30,7 +32,8 @@ pub fn tokenizer(lower: bool) -> BertTokenizer {
         do_lower_case: lower,
         ..BertTokenizerOptions::default()
     };
-    BertTokenizer::from_vocab_file(&data_file("vocab/bert-base-chinese-vocab.txt"), &options).unwrap()
+    BertTokenizer::from_vocab_file(&data_file("vocab/bert-base-chinese-vocab.txt"), &options)
+        .unwrap()
 }
 
 pub const ALL_SETS: [&str; 4] = [

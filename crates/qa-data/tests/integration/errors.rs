@@ -15,7 +15,10 @@ fn write(name: &str, content: &str) -> PathBuf {
 fn load_err(name: &str, content: &str) -> String {
     let path = write(name, content);
     let msg = Dataset::load(&path).unwrap_err().to_string();
-    assert!(msg.contains(&path.display().to_string()), "message does not name the file: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "message does not name the file: {msg}"
+    );
     msg
 }
 
@@ -36,7 +39,10 @@ fn missing_data_key() {
 #[test]
 fn data_is_not_a_list() {
     let m = load_err("data_object.json", r#"{"data": {"title": "x"}}"#);
-    assert!(m.contains("at data ") && m.contains("expected a sequence"), "{m}");
+    assert!(
+        m.contains("at data ") && m.contains("expected a sequence"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -45,14 +51,23 @@ fn answer_start_is_a_string() {
         "start_string.json",
         r#"{"data":[{"paragraphs":[{"context":"甲乙","qas":[{"id":"q","question":"?","answers":[{"text":"甲","answer_start":"0"}]}]}]}]}"#,
     );
-    assert!(m.contains("data[0].paragraphs[0].qas[0].answers[0].answer_start"), "{m}");
+    assert!(
+        m.contains("data[0].paragraphs[0].qas[0].answers[0].answer_start"),
+        "{m}"
+    );
     assert!(m.contains("expected i64"), "{m}");
 }
 
 #[test]
 fn missing_context() {
-    let m = load_err("no_context.json", &format!(r#"{{"data":[{{"paragraphs":[{{"qas":[{QA_OK}]}}]}}]}}"#));
-    assert!(m.contains("data[0].paragraphs[0]") && m.contains("missing field `context`"), "{m}");
+    let m = load_err(
+        "no_context.json",
+        &format!(r#"{{"data":[{{"paragraphs":[{{"qas":[{QA_OK}]}}]}}]}}"#),
+    );
+    assert!(
+        m.contains("data[0].paragraphs[0]") && m.contains("missing field `context`"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -61,7 +76,10 @@ fn question_is_a_number() {
         "question_number.json",
         r#"{"data":[{"paragraphs":[{"context":"甲","qas":[{"id":"q","question":7,"answers":[]}]}]}]}"#,
     );
-    assert!(m.contains("data[0].paragraphs[0].qas[0].question") && m.contains("expected a string"), "{m}");
+    assert!(
+        m.contains("data[0].paragraphs[0].qas[0].question") && m.contains("expected a string"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -79,7 +97,10 @@ fn no_answers() {
         "no_answers.json",
         r#"{"data":[{"paragraphs":[{"context":"甲","qas":[{"id":"q","question":"?","answers":[]}]}]}]}"#,
     );
-    assert!(m.contains("data[0].paragraphs[0].qas[0].answers") && m.contains("at least one answer"), "{m}");
+    assert!(
+        m.contains("data[0].paragraphs[0].qas[0].answers") && m.contains("at least one answer"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -88,7 +109,10 @@ fn empty_answer_text() {
         "empty_text.json",
         r#"{"data":[{"paragraphs":[{"context":"甲","qas":[{"id":"q","question":"?","answers":[{"text":"","answer_start":0}]}]}]}]}"#,
     );
-    assert!(m.contains("answers[0].text") && m.contains("non-empty"), "{m}");
+    assert!(
+        m.contains("answers[0].text") && m.contains("non-empty"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -97,7 +121,10 @@ fn duplicate_question_id() {
         "dup.json",
         &format!(r#"{{"data":[{{"paragraphs":[{{"context":"甲","qas":[{QA_OK},{QA_OK}]}}]}}]}}"#),
     );
-    assert!(m.contains("qas[1].id") && m.contains("used twice") && m.contains("qas[0]"), "{m}");
+    assert!(
+        m.contains("qas[1].id") && m.contains("used twice") && m.contains("qas[0]"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -108,15 +135,23 @@ fn trailing_garbage() {
 
 #[test]
 fn missing_file() {
-    let msg = Dataset::load("/nonexistent/x.json").unwrap_err().to_string();
-    assert!(msg.contains("/nonexistent/x.json") && msg.contains("cannot read"), "{msg}");
+    let msg = Dataset::load("/nonexistent/x.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("/nonexistent/x.json") && msg.contains("cannot read"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn predictions_must_be_strings() {
     let path = write("preds.json", r#"{"q1": "甲", "q2": ["乙"]}"#);
     let msg = load_predictions(&path).unwrap_err().to_string();
-    assert!(msg.contains("q2") && msg.contains("expected the answer text"), "{msg}");
+    assert!(
+        msg.contains("q2") && msg.contains("expected the answer text"),
+        "{msg}"
+    );
     let path = write("preds_list.json", r#"["甲"]"#);
     let msg = load_predictions(&path).unwrap_err().to_string();
     assert!(msg.contains("expected a map"), "{msg}");

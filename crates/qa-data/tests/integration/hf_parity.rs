@@ -27,7 +27,8 @@ struct HfFeature {
 }
 
 fn check(fixture_name: &str, dataset: &str) {
-    let hf: HfFixture = serde_json::from_slice(&std::fs::read(fixture(fixture_name)).unwrap()).unwrap();
+    let hf: HfFixture =
+        serde_json::from_slice(&std::fs::read(fixture(fixture_name)).unwrap()).unwrap();
     let mut ds = Dataset::load(data_file(dataset)).unwrap();
     ds.examples.truncate(hf.questions);
     let tok = tokenizer(hf.do_lower_case);
@@ -37,14 +38,26 @@ fn check(fixture_name: &str, dataset: &str) {
     };
     let ours = build_features(&ds, &tok, config, Split::Train).unwrap();
     let eval = build_features(&ds, &tok, config, Split::Eval).unwrap();
-    assert_eq!(ours.len(), hf.features.len(), "{fixture_name}: feature count");
-    assert_eq!(eval.len(), hf.features.len(), "{fixture_name}: eval feature count");
+    assert_eq!(
+        ours.len(),
+        hf.features.len(),
+        "{fixture_name}: feature count"
+    );
+    assert_eq!(
+        eval.len(),
+        hf.features.len(),
+        "{fixture_name}: eval feature count"
+    );
     let mut hf_quirks = 0;
     for (i, (o, h)) in ours.iter().zip(&hf.features).enumerate() {
         let ctx = format!("{fixture_name}: feature {i} (question {})", h.example_id);
         assert_eq!(ds.examples[o.example_index].id, h.example_id, "{ctx}");
         assert_eq!(o.input_ids, h.input_ids, "{ctx}: input_ids");
-        assert_eq!(o.token_type_ids(), h.token_type_ids, "{ctx}: token_type_ids");
+        assert_eq!(
+            o.token_type_ids(),
+            h.token_type_ids,
+            "{ctx}: token_type_ids"
+        );
         assert_eq!(o.context_start, h.context_start, "{ctx}: context start");
         assert_eq!(o.context_offsets, h.context_offsets, "{ctx}: offsets");
         assert_eq!(eval[i].input_ids, o.input_ids, "{ctx}: eval windows");
@@ -59,7 +72,10 @@ fn check(fixture_name: &str, dataset: &str) {
         }
         assert_eq!(end, h.end_position, "{ctx}: end label");
     }
-    eprintln!("{fixture_name}: {} features equal; {hf_quirks} HF start-label overruns", ours.len());
+    eprintln!(
+        "{fixture_name}: {} features equal; {hf_quirks} HF start-label overruns",
+        ours.len()
+    );
 }
 
 #[test]
@@ -74,5 +90,8 @@ fn drcd_test_tiny_windows() {
 
 #[test]
 fn cmrc_dev_default_windows_lower_case() {
-    check("hf_features_cmrc_dev_384_128_lower.json", "cmrc2018/cmrc2018_dev.json");
+    check(
+        "hf_features_cmrc_dev_384_128_lower.json",
+        "cmrc2018/cmrc2018_dev.json",
+    );
 }

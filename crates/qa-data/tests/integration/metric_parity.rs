@@ -28,7 +28,8 @@ struct MetricFixture {
 }
 
 fn check(fixture_name: &str, dataset: &str) {
-    let fx: MetricFixture = serde_json::from_slice(&std::fs::read(fixture(fixture_name)).unwrap()).unwrap();
+    let fx: MetricFixture =
+        serde_json::from_slice(&std::fs::read(fixture(fixture_name)).unwrap()).unwrap();
     let ds = Dataset::load(data_file(dataset)).unwrap();
     let mut mismatches = Vec::new();
     for ex in &ds.examples {
@@ -39,12 +40,25 @@ fn check(fixture_name: &str, dataset: &str) {
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches, e.g. {:?}", mismatches.len(), &mismatches[..mismatches.len().min(5)]);
-    let predictions: HashMap<String, String> =
-        fx.per_question.into_iter().map(|(id, (p, _, _))| (id, p)).collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    let predictions: HashMap<String, String> = fx
+        .per_question
+        .into_iter()
+        .map(|(id, (p, _, _))| (id, p))
+        .collect();
     let ours = evaluate(&ds, &predictions).rounded();
     assert_eq!(ours.em, fx.overall.em, "EM");
-    assert!((ours.f1 - fx.overall.f1).abs() <= 0.01, "F1 {} vs {}", ours.f1, fx.overall.f1);
+    assert!(
+        (ours.f1 - fx.overall.f1).abs() <= 0.01,
+        "F1 {} vs {}",
+        ours.f1,
+        fx.overall.f1
+    );
     assert_eq!(ours.total, fx.overall.total);
     assert_eq!(ours.skip, fx.overall.skip);
 }

@@ -17,8 +17,11 @@ fn every_set_loads_and_gold_scores_100() {
         let ds = Dataset::load(data_file(set)).unwrap();
         assert_eq!(ds.examples.len(), n, "{set}");
         eprintln!("{set}: {:?}", ds.report);
-        let gold: HashMap<String, String> =
-            ds.examples.iter().map(|e| (e.id.clone(), e.answers[0].text.clone())).collect();
+        let gold: HashMap<String, String> = ds
+            .examples
+            .iter()
+            .map(|e| (e.id.clone(), e.answers[0].text.clone()))
+            .collect();
         let r = evaluate(&ds, &gold);
         assert_eq!((r.em, r.f1, r.total, r.skip), (100.0, 100.0, n, 0), "{set}");
     }
@@ -40,7 +43,10 @@ fn vocab_ids_survive_u2028() {
 fn oracle_logits_recover_gold_answers() {
     // CMRC2018 has many long answers (521 of its answers span more than max_answer_length
     // = 30 tokens), which no decoder with HF's settings can return whole.
-    for (set, floor) in [("drcd/DRCD_dev.json", 99.5), ("cmrc2018/cmrc2018_dev.json", 94.0)] {
+    for (set, floor) in [
+        ("drcd/DRCD_dev.json", 99.5),
+        ("cmrc2018/cmrc2018_dev.json", 94.0),
+    ] {
         let ds = Dataset::load(data_file(set)).unwrap();
         let tok = tokenizer(true);
         let config = FeatureConfig {
@@ -72,6 +78,11 @@ fn oracle_logits_recover_gold_answers() {
         eprintln!("{set}: oracle EM {:.3} F1 {:.3}", r.em, r.f1);
         // Misses come only from answers that start or end inside a WordPiece token, answers
         // longer than max_answer_length and questions without a located answer.
-        assert!(r.em > floor && r.f1 > floor, "{set}: EM {} F1 {}", r.em, r.f1);
+        assert!(
+            r.em > floor && r.f1 > floor,
+            "{set}: EM {} F1 {}",
+            r.em,
+            r.f1
+        );
     }
 }

@@ -1,0 +1,51 @@
+# qa-sweep: the commands a user and CI run. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+SHARED ?= $(abspath ../shared/data)
+RESULTS ?= results
+PYTHON_VENV := tools/.venv/bin/python
+
+.PHONY: all build test lint fmt demo bench venv clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked --bin sweep
+
+## The whole test suite (unit, integration, CLI). Needs ../shared/data or QA_SWEEP_SHARED_DATA.
+test:
+	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" $(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## The main job on the embedded default: today, the synthetic dataset and its statistics
+## (training and sweeps arrive with the model and runner issues; see README).
+demo: build
+	@mkdir -p $(RESULTS)/demo
+	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions 3000 --seed 1
+	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_dev.json --questions 600 --seed 2
+	./target/release/sweep data vocab --dataset $(RESULTS)/demo/synthetic_train.json \
+		--dataset $(RESULTS)/demo/synthetic_dev.json --out $(RESULTS)/demo/vocab.txt
+	./target/release/sweep data stats --dataset $(RESULTS)/demo/synthetic_dev.json \
+		--vocab $(RESULTS)/demo/vocab.txt --max-seq-length 128 --doc-stride 32
+	@echo
+	@echo "Synthetic data written to $(RESULTS)/demo/."
+	@echo "Training and sweeps are not yet available in this version (see README: Status)."
+
+venv:
+	tools/setup-venv.sh >/dev/null
+
+## Benchmarks against HF transformers / Python in the same run; writes docs/benchmarks.md.
+bench: venv
+	$(CARGO) build --release --locked -p qa-data --example bench_data
+	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
+		--rust-bin target/release/examples/bench_data
+
+clean:
+	$(CARGO) clean
+	rm -rf $(RESULTS)

@@ -1,0 +1,154 @@
+//! The `sweep` binary as a user runs it: exit codes, stdout JSON, stderr messages.
+
+// Test helpers may unwrap: a panic here is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn sweep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn shared(rel: &str) -> String {
+    let dir = std::env::var_os("QA_SWEEP_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    dir.join(rel).display().to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sweep-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn score_prints_official_json() {
+    let preds = tmp("preds.json");
+    std::fs::write(&preds, r#"{"1147-2-1": "梵語", "1147-2-2": "錯的答案"}"#).unwrap();
+    let out = sweep(&[
+        "score",
+        "--dataset",
+        &shared("drcd/DRCD_test.json"),
+        "--predictions",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["TOTAL"], 3493);
+    assert_eq!(v["SKIP"], 3491);
+    // One right answer out of 3493: 100/3493 = 0.0286… → 0.029.
+    assert_eq!(v["EM"], 0.029);
+    assert_eq!(v.as_object().unwrap().len(), 4);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3491 of 3493 questions have no prediction")
+    );
+}
+
+#[test]
+fn synth_is_deterministic_and_scores_itself_100() {
+    let a = tmp("a.json");
+    let b = tmp("b.json");
+    for p in [&a, &b] {
+        let out = sweep(&[
+            "data",
+            "synth",
+            "--out",
+            p.to_str().unwrap(),
+            "--questions",
+            "120",
+            "--seed",
+            "3",
+        ]);
+        assert!(out.status.success());
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // Gold answers as predictions.
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    let mut gold = serde_json::Map::new();
+    for art in v["data"].as_array().unwrap() {
+        for p in art["paragraphs"].as_array().unwrap() {
+            for q in p["qas"].as_array().unwrap() {
+                gold.insert(
+                    q["id"].as_str().unwrap().into(),
+                    q["answers"][0]["text"].clone(),
+                );
+            }
+        }
+    }
+    let preds = tmp("gold.json");
+    std::fs::write(&preds, serde_json::to_string(&gold).unwrap()).unwrap();
+    let out = sweep(&[
+        "score",
+        "--dataset",
+        a.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+    ]);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["EM"].as_f64(), s["F1"].as_f64(), s["TOTAL"].as_u64()),
+        (Some(100.0), Some(100.0), Some(120))
+    );
+}
+
+#[test]
+fn stats_reports_windows_and_unknown_tokens() {
+    let out = sweep(&[
+        "data",
+        "stats",
+        "--dataset",
+        &shared("drcd/DRCD_dev.json"),
+        "--vocab",
+        &shared("vocab/bert-base-chinese-vocab.txt"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["load"]["questions"], 3524);
+    assert!(v["eval_features"].as_u64().unwrap() > 3524);
+    assert!(v["unk_token_share"].as_f64().unwrap() < 0.01);
+}
+
+#[test]
+fn bad_input_fails_with_a_message_naming_the_file() {
+    let bad = tmp("bad.json");
+    std::fs::write(&bad, r#"{"data": [{"paragraphs": [{"context": 3}]}]}"#).unwrap();
+    let preds = tmp("p.json");
+    std::fs::write(&preds, "{}").unwrap();
+    let out = sweep(&[
+        "score",
+        "--dataset",
+        bad.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.json") && err.contains("data[0].paragraphs[0].context"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = sweep(&["score", "--dataset"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = sweep(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("score"));
+}
