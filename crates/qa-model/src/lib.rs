@@ -1,0 +1,19 @@
+//! The model layer of qa-sweep: BERT and ALBERT extractive-QA models in burn that load HF
+//! checkpoints, match HF numerically, train with HF Trainer semantics and save HF
+//! checkpoints back.
+//!
+//! - [`config`]: HF `config.json`, and which keys the QA model reads ([`config::key_effect`]).
+//! - [`weights`]: safetensors / sharded / `pytorch_model.bin` in, safetensors out.
+//! - [`nn`], [`model`]: the network.
+//! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
+//! - [`backend`]: the compiled-in backends and `--device` parsing.
+
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod nn;
+pub mod weights;
+
+pub use error::{ModelError, Result};

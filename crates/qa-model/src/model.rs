@@ -1,0 +1,295 @@
+//! `BertForQuestionAnswering` and `AlbertForQuestionAnswering` as one burn module.
+//!
+//! Mirrors transformers' `models/bert/modeling_bert.py` and `models/albert/modeling_albert.py`:
+//! post-LN blocks, `[CLS]`-free QA head on the sequence output, no pooler. A BERT layer and
+//! an ALBERT layer compute the same thing except that BERT applies dropout after the
+//! feed-forward output and ALBERT does not, so both use [`TransformerLayer`]; they differ in
+//! parameter names (see [`LayerNames`]) and in how layers are scheduled: ALBERT shares
+//! `inner_group_num` layers per group across `num_hidden_layers / num_hidden_groups` steps.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::config::{Activation, Arch, ModelConfig};
+use crate::error::Result;
+use crate::nn::{activate, Builder, Exporter, LayerNorm};
+use crate::weights::{LoadReport, WeightSource};
+
+/// Added to attention scores at padding positions (HF uses the dtype's minimum).
+const MASK_VALUE: f32 = f32::MIN;
+
+#[derive(Module, Debug)]
+pub struct Embeddings<B: Backend> {
+    pub word_embeddings: Embedding<B>,
+    pub position_embeddings: Embedding<B>,
+    pub token_type_embeddings: Embedding<B>,
+    pub layer_norm: LayerNorm<B>,
+    pub dropout: Dropout,
+}
+
+/// One post-LN transformer block (attention + feed-forward).
+#[derive(Module, Debug)]
+pub struct TransformerLayer<B: Backend> {
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    pub attention_dense: Linear<B>,
+    pub attention_layer_norm: LayerNorm<B>,
+    pub ffn: Linear<B>,
+    pub ffn_output: Linear<B>,
+    pub output_layer_norm: LayerNorm<B>,
+    pub attention_dropout: Dropout,
+    pub hidden_dropout: Dropout,
+    #[module(skip)]
+    pub heads: usize,
+    #[module(skip)]
+    pub activation: Activation,
+    /// BERT drops out the feed-forward output; ALBERT does not.
+    #[module(skip)]
+    pub ffn_dropout: bool,
+}
+
+/// HF names of one layer's parameters.
+#[derive(Debug)]
+pub struct LayerNames {
+    prefix: String,
+    names: [&'static str; 8],
+}
+
+impl LayerNames {
+    pub fn new(arch: Arch, layer_index: usize, config: &ModelConfig) -> Self {
+        match arch {
+            Arch::Bert => Self {
+                prefix: format!("encoder.layer.{layer_index}."),
+                names: [
+                    "attention.self.query",
+                    "attention.self.key",
+                    "attention.self.value",
+                    "attention.output.dense",
+                    "attention.output.LayerNorm",
+                    "intermediate.dense",
+                    "output.dense",
+                    "output.LayerNorm",
+                ],
+            },
+            Arch::Albert => {
+                let (group, inner) = (layer_index / config.inner_group_num, layer_index % config.inner_group_num);
+                Self {
+                    prefix: format!("encoder.albert_layer_groups.{group}.albert_layers.{inner}."),
+                    names: [
+                        "attention.query",
+                        "attention.key",
+                        "attention.value",
+                        "attention.dense",
+                        "attention.LayerNorm",
+                        "ffn",
+                        "ffn_output",
+                        "full_layer_layer_norm",
+                    ],
+                }
+            }
+        }
+    }
+    fn get(&self, i: usize) -> String {
+        format!("{}{}", self.prefix, self.names[i])
+    }
+}
+
+impl<B: Backend> TransformerLayer<B> {
+    fn build(b: &mut Builder<B>, c: &ModelConfig, names: &LayerNames) -> Result<Self> {
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        Ok(Self {
+            query: b.linear(&names.get(0), false, h, h)?,
+            key: b.linear(&names.get(1), false, h, h)?,
+            value: b.linear(&names.get(2), false, h, h)?,
+            attention_dense: b.linear(&names.get(3), false, h, h)?,
+            attention_layer_norm: b.layer_norm(&names.get(4), h, eps)?,
+            ffn: b.linear(&names.get(5), false, h, i)?,
+            ffn_output: b.linear(&names.get(6), false, i, h)?,
+            output_layer_norm: b.layer_norm(&names.get(7), h, eps)?,
+            attention_dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+            hidden_dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            heads: c.num_attention_heads,
+            activation: c.hidden_act,
+            ffn_dropout: c.arch == Arch::Bert,
+        })
+    }
+
+    fn export(&self, e: &mut Exporter, base: &str, names: &LayerNames) -> Result<()> {
+        let n = |i| format!("{base}{}", names.get(i));
+        e.linear(n(0), &self.query)?;
+        e.linear(n(1), &self.key)?;
+        e.linear(n(2), &self.value)?;
+        e.linear(n(3), &self.attention_dense)?;
+        e.layer_norm(n(4), &self.attention_layer_norm)?;
+        e.linear(n(5), &self.ffn)?;
+        e.linear(n(6), &self.ffn_output)?;
+        e.layer_norm(n(7), &self.output_layer_norm)
+    }
+
+    /// `x`: [batch, seq, hidden]; `mask`: additive, [batch, 1, 1, seq].
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor<B, 3>| t.reshape([batch, seq, self.heads, head_dim]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask;
+        let probs = self.attention_dropout.forward(softmax(scores, 3));
+        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let attn = self.hidden_dropout.forward(self.attention_dense.forward(context));
+        let attn = self.attention_layer_norm.forward(attn + x);
+        let ff = self.ffn_output.forward(activate(self.activation, self.ffn.forward(attn.clone())));
+        let ff = if self.ffn_dropout { self.hidden_dropout.forward(ff) } else { ff };
+        self.output_layer_norm.forward(ff + attn)
+    }
+}
+
+/// A BERT or ALBERT extractive-QA model.
+#[derive(Module, Debug)]
+pub struct QaModel<B: Backend> {
+    pub embeddings: Embeddings<B>,
+    /// ALBERT's `embedding_hidden_mapping_in` (embedding_size → hidden_size).
+    pub embedding_hidden_mapping_in: Option<Linear<B>>,
+    pub layers: Vec<TransformerLayer<B>>,
+    pub qa_outputs: Linear<B>,
+    /// Which entry of `layers` runs at each of the `num_hidden_layers` steps.
+    #[module(skip)]
+    pub schedule: Vec<usize>,
+    #[module(skip)]
+    pub arch: Arch,
+}
+
+/// Start and end logits, [batch, seq] each.
+#[derive(Debug, Clone)]
+pub struct QaOutput<B: Backend> {
+    pub start_logits: Tensor<B, 2>,
+    pub end_logits: Tensor<B, 2>,
+}
+
+/// A batch of model inputs (int tensors [batch, seq]).
+#[derive(Debug, Clone)]
+pub struct QaBatch<B: Backend> {
+    pub input_ids: Tensor<B, 2, Int>,
+    pub token_type_ids: Tensor<B, 2, Int>,
+    pub attention_mask: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> QaModel<B> {
+    /// Builds the model from a weight source; missing parameters are initialised like HF.
+    pub fn build(config: &ModelConfig, source: &mut WeightSource, device: &B::Device) -> Result<(Self, LoadReport)> {
+        let mut b = Builder::<B> {
+            source,
+            device: device.clone(),
+            init_std: config.initializer_range,
+        };
+        let c = config;
+        let e = c.embedding_size;
+        let embeddings = Embeddings {
+            word_embeddings: b.embedding("embeddings.word_embeddings", c.vocab_size, e, Some(c.pad_token_id))?,
+            position_embeddings: b.embedding("embeddings.position_embeddings", c.max_position_embeddings, e, None)?,
+            token_type_embeddings: b.embedding("embeddings.token_type_embeddings", c.type_vocab_size, e, None)?,
+            layer_norm: b.layer_norm("embeddings.LayerNorm", e, c.layer_norm_eps)?,
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        };
+        let embedding_hidden_mapping_in = match c.arch {
+            Arch::Bert => None,
+            Arch::Albert => Some(b.linear("encoder.embedding_hidden_mapping_in", false, e, c.hidden_size)?),
+        };
+        let stored_layers = match c.arch {
+            Arch::Bert => c.num_hidden_layers,
+            Arch::Albert => c.num_hidden_groups * c.inner_group_num,
+        };
+        let mut layers = Vec::with_capacity(stored_layers);
+        for i in 0..stored_layers {
+            layers.push(TransformerLayer::build(&mut b, c, &LayerNames::new(c.arch, i, c))?);
+        }
+        let qa_outputs = b.linear("qa_outputs", true, c.hidden_size, 2)?;
+        let schedule = match c.arch {
+            Arch::Bert => (0..c.num_hidden_layers).collect(),
+            Arch::Albert => {
+                // HF: group_idx = int(i / (num_hidden_layers / num_hidden_groups)).
+                let per_group = c.num_hidden_layers as f64 / c.num_hidden_groups as f64;
+                (0..c.num_hidden_layers)
+                    .flat_map(|i| {
+                        let g = (i as f64 / per_group) as usize;
+                        (0..c.inner_group_num).map(move |j| g * c.inner_group_num + j)
+                    })
+                    .collect()
+            }
+        };
+        let report = b.source.report();
+        Ok((
+            Self {
+                embeddings,
+                embedding_hidden_mapping_in,
+                layers,
+                qa_outputs,
+                schedule,
+                arch: c.arch,
+            },
+            report,
+        ))
+    }
+
+    pub fn forward(&self, batch: QaBatch<B>) -> QaOutput<B> {
+        let [b, s] = batch.input_ids.dims();
+        let device = batch.input_ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device).unsqueeze::<2>().repeat_dim(0, b);
+        let emb = &self.embeddings;
+        let x = emb.word_embeddings.forward(batch.input_ids)
+            + emb.position_embeddings.forward(positions)
+            + emb.token_type_embeddings.forward(batch.token_type_ids);
+        let x = emb.dropout.forward(emb.layer_norm.forward(x));
+        let mut x = match &self.embedding_hidden_mapping_in {
+            Some(m) => m.forward(x),
+            None => x,
+        };
+        let mask = additive_mask(batch.attention_mask);
+        for &i in &self.schedule {
+            x = self.layers[i].forward(x, mask.clone());
+        }
+        let logits = self.qa_outputs.forward(x); // [b, s, 2]
+        let start_logits = logits.clone().slice([0..b, 0..s, 0..1]).reshape([b, s]);
+        let end_logits = logits.slice([0..b, 0..s, 1..2]).reshape([b, s]);
+        QaOutput { start_logits, end_logits }
+    }
+
+    /// Parameters under their HF names (`bert.…`/`albert.…`, `qa_outputs.…`), PyTorch layouts.
+    pub fn export(&self, config: &ModelConfig) -> Result<Exporter> {
+        let mut e = Exporter::default();
+        let p = format!("{}.", self.arch.prefix());
+        let emb = &self.embeddings;
+        e.embedding(format!("{p}embeddings.word_embeddings"), &emb.word_embeddings)?;
+        e.embedding(format!("{p}embeddings.position_embeddings"), &emb.position_embeddings)?;
+        e.embedding(format!("{p}embeddings.token_type_embeddings"), &emb.token_type_embeddings)?;
+        e.layer_norm(format!("{p}embeddings.LayerNorm"), &emb.layer_norm)?;
+        if let Some(m) = &self.embedding_hidden_mapping_in {
+            e.linear(format!("{p}encoder.embedding_hidden_mapping_in"), m)?;
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.export(&mut e, &p, &LayerNames::new(self.arch, i, config))?;
+        }
+        e.linear("qa_outputs".into(), &self.qa_outputs)?;
+        Ok(e)
+    }
+}
+
+/// [batch, seq] 1/0 → [batch, 1, 1, seq] additive (0 or the dtype's minimum). `mask_fill`
+/// rather than a product, so a half-precision -inf never meets a 0.
+fn additive_mask<B: Backend>(mask: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    let [b, s] = mask.dims();
+    let padding = mask.clone().equal_elem(0);
+    Tensor::<B, 2>::zeros([b, s], &mask.device())
+        .mask_fill(padding, MASK_VALUE)
+        .reshape([b, 1, 1, s])
+}
+
+/// Builds an int tensor [rows, cols] from host values.
+pub fn int_tensor<B: Backend>(values: Vec<i64>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}

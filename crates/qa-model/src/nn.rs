@@ -1,0 +1,152 @@
+//! Building blocks with HF numerics and HF names: LayerNorm with the config's epsilon
+//! (burn's default is 1e-5, BERT's 1e-12), exact-erf GELU written with tensor ops (burn's
+//! fused GELU backward is the tanh approximation on ndarray/CubeCL), and a [`Builder`] that
+//! creates each parameter from the checkpoint (transposing PyTorch's `[out, in]` Linear
+//! weights to burn's `[in, out]`) or initialises it like HF's `_init_weights`.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor, TensorData};
+
+use crate::config::Activation;
+use crate::error::{ModelError, Result};
+use crate::weights::{HostTensor, WeightSource};
+
+/// HF `nn.LayerNorm` over the last dimension.
+#[derive(Module, Debug)]
+pub struct LayerNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    pub bias: Param<Tensor<B, 1>>,
+    #[module(skip)]
+    pub eps: f64,
+}
+
+impl<B: Backend> LayerNorm<B> {
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let mean = x.clone().mean_dim(D - 1);
+        let centered = x - mean;
+        let var = centered.clone().powi_scalar(2).mean_dim(D - 1);
+        let normed = centered / (var + self.eps).sqrt();
+        normed * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+    }
+}
+
+/// `hidden_act`, with exact gradients.
+pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+    match act {
+        Activation::Gelu => x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5,
+        Activation::GeluNew => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
+            x * (inner.tanh() + 1.0) * 0.5
+        }
+        Activation::Relu => burn::tensor::activation::relu(x),
+    }
+}
+
+/// Creates parameters from a [`WeightSource`], or initialises the missing ones like HF:
+/// Linear and Embedding weights ~ N(0, initializer_range), biases 0, LayerNorm 1/0, the
+/// padding row of word embeddings 0.
+#[derive(Debug)]
+pub struct Builder<'a, B: Backend> {
+    pub source: &'a mut WeightSource,
+    pub device: B::Device,
+    pub init_std: f64,
+}
+
+impl<B: Backend> Builder<'_, B> {
+    fn tensor<const D: usize>(&self, data: Vec<f32>, shape: [usize; D]) -> Tensor<B, D> {
+        Tensor::from_data(TensorData::new(data, shape), &self.device)
+    }
+
+    fn normal<const D: usize>(&self, shape: [usize; D]) -> Tensor<B, D> {
+        Tensor::random(shape, Distribution::Normal(0.0, self.init_std), &self.device)
+    }
+
+    pub fn linear(&mut self, name: &str, head: bool, d_in: usize, d_out: usize) -> Result<Linear<B>> {
+        let weight = match self.source.take(&format!("{name}.weight"), head, &[d_out, d_in])? {
+            // PyTorch [out, in] → burn [in, out].
+            Some(w) => self.tensor(w, [d_out, d_in]).transpose(),
+            None => self.normal([d_in, d_out]),
+        };
+        let bias = match self.source.take(&format!("{name}.bias"), head, &[d_out])? {
+            Some(b) => self.tensor(b, [d_out]),
+            None => Tensor::zeros([d_out], &self.device),
+        };
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias: Some(Param::from_tensor(bias)),
+        })
+    }
+
+    pub fn layer_norm(&mut self, name: &str, d: usize, eps: f64) -> Result<LayerNorm<B>> {
+        let weight = match self.source.take(&format!("{name}.weight"), false, &[d])? {
+            Some(w) => self.tensor(w, [d]),
+            None => Tensor::ones([d], &self.device),
+        };
+        let bias = match self.source.take(&format!("{name}.bias"), false, &[d])? {
+            Some(b) => self.tensor(b, [d]),
+            None => Tensor::zeros([d], &self.device),
+        };
+        Ok(LayerNorm {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+            eps,
+        })
+    }
+
+    pub fn embedding(&mut self, name: &str, n: usize, d: usize, padding_idx: Option<usize>) -> Result<Embedding<B>> {
+        let weight = match self.source.take(&format!("{name}.weight"), false, &[n, d])? {
+            Some(w) => self.tensor(w, [n, d]),
+            None => {
+                let w = self.normal([n, d]);
+                match padding_idx {
+                    Some(p) if p < n => w.slice_assign([p..p + 1, 0..d], Tensor::zeros([1, d], &self.device)),
+                    _ => w,
+                }
+            }
+        };
+        Ok(Embedding {
+            weight: Param::from_tensor(weight),
+        })
+    }
+}
+
+/// Host copy of a tensor in f32.
+pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<HostTensor> {
+    let shape = t.dims().to_vec();
+    let data = t
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| ModelError::Invalid(format!("cannot read tensor back: {e:?}")))?;
+    Ok(HostTensor { shape, data })
+}
+
+/// Collects parameters under their HF names and PyTorch layouts.
+#[derive(Debug, Default)]
+pub struct Exporter {
+    pub tensors: BTreeMap<String, HostTensor>,
+}
+
+impl Exporter {
+    pub fn linear<B: Backend>(&mut self, name: String, l: &Linear<B>) -> Result<()> {
+        self.tensors.insert(format!("{name}.weight"), to_host(l.weight.val().transpose())?);
+        if let Some(b) = &l.bias {
+            self.tensors.insert(format!("{name}.bias"), to_host(b.val())?);
+        }
+        Ok(())
+    }
+    pub fn layer_norm<B: Backend>(&mut self, name: String, n: &LayerNorm<B>) -> Result<()> {
+        self.tensors.insert(format!("{name}.weight"), to_host(n.weight.val())?);
+        self.tensors.insert(format!("{name}.bias"), to_host(n.bias.val())?);
+        Ok(())
+    }
+    pub fn embedding<B: Backend>(&mut self, name: String, e: &Embedding<B>) -> Result<()> {
+        self.tensors.insert(format!("{name}.weight"), to_host(e.weight.val())?);
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! HF checkpoint files in and out: `model.safetensors`, sharded safetensors with
+//! `model.safetensors.index.json`, or `pytorch_model.bin` (zip or legacy pickle, read with
+//! burn-store). Tensors are read into f32 host memory keyed by their HF names, then handed
+//! out by [`WeightSource`], which tracks what was used so the load can report exactly which
+//! keys were missing (freshly initialised), unused or deliberately ignored.
+//!
+//! Key variants of real checkpoints: with or without the `bert.`/`albert.` prefix (a bare
+//! `BertModel` as sentence-transformers saves it has none), and TF-era `LayerNorm.gamma/beta`.
+//! Pre-training heads (`cls.*`, `predictions.*`, `sop_classifier.*`), the pooler and
+//! `position_ids` buffers are ignored: the QA model has no use for them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::error::{ModelError, Result};
+
+/// One host tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// What a load did with the checkpoint's keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadReport {
+    pub source: String,
+    pub loaded: usize,
+    /// Model parameters absent from the checkpoint, initialised like HF does.
+    pub initialised: Vec<String>,
+    /// Checkpoint keys the model does not use (not counting the ignored ones).
+    pub unused: Vec<String>,
+    /// Pre-training heads, pooler and buffers, skipped on purpose.
+    pub ignored: Vec<String>,
+}
+
+/// Reads every tensor of a model directory (or a single weights file).
+pub fn read_checkpoint(dir: &Path) -> Result<(PathBuf, HashMap<String, HostTensor>)> {
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    let bin = dir.join("pytorch_model.bin");
+    if single.is_file() {
+        Ok((single.clone(), read_safetensors(&single)?))
+    } else if index.is_file() {
+        Ok((index.clone(), read_sharded(dir, &index)?))
+    } else if bin.is_file() {
+        Ok((bin.clone(), read_pytorch(&bin)?))
+    } else {
+        Err(ModelError::Invalid(format!(
+            "{}: no weights found; expected model.safetensors, model.safetensors.index.json or pytorch_model.bin",
+            dir.display()
+        )))
+    }
+}
+
+fn weights_err(path: &Path, key: &str, message: impl Into<String>) -> ModelError {
+    ModelError::Weights {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+fn to_f32(path: &Path, key: &str, view: &TensorView) -> Result<Vec<f32>> {
+    let b = view.data();
+    let out = match view.dtype() {
+        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => b
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+        other => return Err(weights_err(path, key, format!("dtype {other:?} is not a float type"))),
+    };
+    Ok(out)
+}
+
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HostTensor>> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| weights_err(path, "", format!("not a valid safetensors file: {e}")))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let data = to_f32(path, &name, &view)?;
+        out.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn read_sharded(dir: &Path, index: &Path) -> Result<HashMap<String, HostTensor>> {
+    let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: index.to_path_buf(),
+        message: format!("not JSON: {e}"),
+    })?;
+    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Config {
+        path: index.to_path_buf(),
+        message: "key weight_map is missing (expected {tensor name: shard file})".into(),
+    })?;
+    let shards: BTreeSet<&str> = map.values().filter_map(|s| s.as_str()).collect();
+    let mut out = HashMap::new();
+    for shard in shards {
+        out.extend(read_safetensors(&dir.join(shard))?);
+    }
+    Ok(out)
+}
+
+fn read_pytorch(path: &Path) -> Result<HashMap<String, HostTensor>> {
+    let reader = burn_store::pytorch::PytorchReader::new(path)
+        .map_err(|e| weights_err(path, "", format!("cannot read PyTorch checkpoint: {e}")))?;
+    let mut out = HashMap::new();
+    for (name, snapshot) in reader.into_tensors() {
+        let data = snapshot
+            .to_data()
+            .map_err(|e| weights_err(path, &name, format!("cannot read tensor: {e:?}")))?;
+        let shape = data.shape.clone();
+        let data = data.convert::<f32>();
+        let values: Vec<f32> = data
+            .to_vec()
+            .map_err(|e| weights_err(path, &name, format!("cannot convert to f32: {e:?}")))?;
+        out.insert(
+            name,
+            HostTensor {
+                shape: shape.to_vec(),
+                data: values,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn is_ignored(key: &str) -> bool {
+    key.starts_with("cls.")
+        || key.starts_with("predictions.")
+        || key.starts_with("sop_classifier.")
+        || key.starts_with("pooler.")
+        || key.contains(".pooler.")
+        || key.ends_with("position_ids")
+}
+
+/// Hands out checkpoint tensors by HF name and remembers what was taken.
+#[derive(Debug)]
+pub struct WeightSource {
+    path: PathBuf,
+    tensors: HashMap<String, HostTensor>,
+    prefix: String,
+    /// True when the checkpoint's base-model keys carry the prefix.
+    prefixed: bool,
+    taken: BTreeSet<String>,
+    initialised: Vec<String>,
+}
+
+impl WeightSource {
+    /// `prefix` is the base model's (`bert`/`albert`).
+    pub fn new(path: PathBuf, tensors: HashMap<String, HostTensor>, prefix: &str) -> Self {
+        // Normalise TF-era LayerNorm names once.
+        let tensors: HashMap<String, HostTensor> = tensors
+            .into_iter()
+            .map(|(k, v)| {
+                let k = if k.ends_with(".gamma") && k.to_lowercase().contains("norm") {
+                    format!("{}.weight", &k[..k.len() - 6])
+                } else if k.ends_with(".beta") && k.to_lowercase().contains("norm") {
+                    format!("{}.bias", &k[..k.len() - 5])
+                } else {
+                    k
+                };
+                (k, v)
+            })
+            .collect();
+        let prefixed = tensors.keys().any(|k| k.starts_with(&format!("{prefix}.")));
+        Self {
+            path,
+            tensors,
+            prefix: prefix.to_string(),
+            prefixed,
+            taken: BTreeSet::new(),
+            initialised: Vec::new(),
+        }
+    }
+
+    /// A source with no tensors: every parameter is initialised (models from scratch).
+    pub fn empty(prefix: &str) -> Self {
+        Self::new(PathBuf::from("(random init)"), HashMap::new(), prefix)
+    }
+
+    /// The checkpoint key of a base-model parameter (`embeddings.word_embeddings.weight`)
+    /// or a head parameter (`qa_outputs.weight`, `head = true`).
+    fn key(&self, name: &str, head: bool) -> String {
+        if head || !self.prefixed {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// Takes a tensor of the given HF shape, or `None` (recorded as initialised) when absent.
+    pub fn take(&mut self, name: &str, head: bool, shape: &[usize]) -> Result<Option<Vec<f32>>> {
+        let key = self.key(name, head);
+        match self.tensors.get(&key) {
+            Some(t) => {
+                if t.shape != shape {
+                    return Err(weights_err(
+                        &self.path,
+                        &key,
+                        format!("shape {:?} does not match the config, which implies {shape:?}", t.shape),
+                    ));
+                }
+                self.taken.insert(key);
+                Ok(Some(t.data.clone()))
+            }
+            None => {
+                self.initialised.push(key);
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn report(&self) -> LoadReport {
+        let mut unused = Vec::new();
+        let mut ignored = Vec::new();
+        let rest: BTreeMap<&String, ()> = self.tensors.keys().filter(|k| !self.taken.contains(*k)).map(|k| (k, ())).collect();
+        for k in rest.keys() {
+            if is_ignored(k) {
+                ignored.push(k.to_string());
+            } else {
+                unused.push(k.to_string());
+            }
+        }
+        LoadReport {
+            source: self.path.display().to_string(),
+            loaded: self.taken.len(),
+            initialised: self.initialised.clone(),
+            unused,
+            ignored,
+        }
+    }
+}
+
+/// Writes `tensors` (HF names, PyTorch layouts) as a safetensors file, atomically.
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, HostTensor>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|x| x.to_le_bytes()).collect(), t.shape.clone()))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(k, b, s)| {
+            TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| weights_err(path, k, format!("cannot serialise: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    let out = safetensors::serialize(views, Some(meta)).map_err(|e| weights_err(path, "", format!("cannot serialise: {e}")))?;
+    let partial = path.with_extension("safetensors.partial");
+    std::fs::write(&partial, out).map_err(|e| ModelError::io(&partial, e))?;
+    std::fs::rename(&partial, path).map_err(|e| ModelError::io(path, e))?;
+    Ok(())
+}

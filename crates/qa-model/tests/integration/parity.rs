@@ -1,0 +1,140 @@
+//! Our logits equal HF's within 1e-4 (f32, CPU) for BERT (gelu), ALBERT (relu, factorised
+//! embeddings, 2 groups × 2 inner layers) and a legacy pytorch_model.bin with gamma/beta.
+
+use std::path::{Path, PathBuf};
+
+use qa_model::backend::CpuBackend;
+use qa_model::checkpoint::{load_model_dir, save_model_dir};
+use qa_model::model::{int_tensor, QaBatch, QaModel};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Expected {
+    input_ids: Vec<Vec<i64>>,
+    token_type_ids: Vec<Vec<i64>>,
+    attention_mask: Vec<Vec<i64>>,
+    start_logits: Vec<Vec<f32>>,
+    end_logits: Vec<Vec<f32>>,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn expected(dir: &Path) -> Expected {
+    serde_json::from_slice(&std::fs::read(dir.join("expected_logits.json")).unwrap()).unwrap()
+}
+
+fn batch(e: &Expected) -> QaBatch<CpuBackend> {
+    let device = Default::default();
+    let (rows, cols) = (e.input_ids.len(), e.input_ids[0].len());
+    let flat = |v: &Vec<Vec<i64>>| v.iter().flatten().copied().collect::<Vec<i64>>();
+    QaBatch {
+        input_ids: int_tensor(flat(&e.input_ids), rows, cols, &device),
+        token_type_ids: int_tensor(flat(&e.token_type_ids), rows, cols, &device),
+        attention_mask: int_tensor(flat(&e.attention_mask), rows, cols, &device),
+    }
+}
+
+fn max_diff(model: &QaModel<CpuBackend>, e: &Expected) -> f32 {
+    let out = model.forward(batch(e));
+    let s: Vec<f32> = out.start_logits.into_data().to_vec().unwrap();
+    let en: Vec<f32> = out.end_logits.into_data().to_vec().unwrap();
+    let mut worst = 0.0f32;
+    let mut k = 0;
+    for (row_s, row_e) in e.start_logits.iter().zip(&e.end_logits) {
+        for (a, b) in row_s.iter().zip(row_e) {
+            worst = worst.max((s[k] - a).abs()).max((en[k] - b).abs());
+            k += 1;
+        }
+    }
+    worst
+}
+
+fn check(name: &str) -> QaModel<CpuBackend> {
+    let dir = fixture(name);
+    let (model, _config, report) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+    assert!(report.initialised.is_empty(), "{name}: initialised {:?}", report.initialised);
+    assert!(report.unused.is_empty(), "{name}: unused {:?}", report.unused);
+    let d = max_diff(&model, &expected(&dir));
+    eprintln!("{name}: max |logit diff| = {d:e}");
+    assert!(d < 1e-4, "{name}: max logit difference {d}");
+    model
+}
+
+#[test]
+fn bert_gelu_matches_hf() {
+    check("bert-tiny");
+}
+
+#[test]
+fn albert_relu_groups_match_hf() {
+    check("albert-tiny");
+}
+
+#[test]
+fn legacy_pytorch_bin_with_gamma_beta_matches_hf() {
+    let dir = fixture("bert-tiny-legacy");
+    let (_, _, report) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+    assert_eq!(report.ignored, vec!["bert.pooler.dense.bias", "bert.pooler.dense.weight", "cls.predictions.bias"]);
+    check("bert-tiny-legacy");
+}
+
+#[test]
+fn saved_checkpoint_reloads_identically() {
+    for name in ["bert-tiny", "albert-tiny"] {
+        let dir = fixture(name);
+        let (model, config, _) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+        let out = std::env::temp_dir().join(format!("qa-model-save-{}-{name}", std::process::id()));
+        save_model_dir(&model, &config, Some(&dir), &out).unwrap();
+        for f in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"] {
+            assert!(out.join(f).is_file(), "{name}: {f} missing");
+        }
+        // Same HF keys as the original file, nothing more, nothing less.
+        let orig = qa_model::weights::read_safetensors(&dir.join("model.safetensors")).unwrap();
+        let saved = qa_model::weights::read_safetensors(&out.join("model.safetensors")).unwrap();
+        let mut a: Vec<_> = orig.keys().collect();
+        let mut b: Vec<_> = saved.keys().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{name}: keys");
+        for (k, t) in &orig {
+            assert_eq!(&saved[k], t, "{name}: tensor {k}");
+        }
+        let (again, _, report) = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
+        assert!(report.initialised.is_empty() && report.unused.is_empty());
+        assert!(max_diff(&again, &expected(&dir)) < 1e-4);
+    }
+}
+
+#[test]
+fn missing_qa_head_is_initialised_and_reported() {
+    // A bare BertModel checkpoint (no prefix, no qa_outputs), as sentence-transformers saves it.
+    let dir = fixture("bert-tiny");
+    let tensors = qa_model::weights::read_safetensors(&dir.join("model.safetensors")).unwrap();
+    let bare: std::collections::BTreeMap<String, qa_model::weights::HostTensor> = tensors
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("qa_outputs"))
+        .map(|(k, v)| (k.trim_start_matches("bert.").to_string(), v))
+        .collect();
+    let out = std::env::temp_dir().join(format!("qa-model-bare-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    qa_model::weights::write_safetensors(&out.join("model.safetensors"), &bare).unwrap();
+    std::fs::copy(dir.join("config.json"), out.join("config.json")).unwrap();
+    let (_, _, report) = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
+    assert_eq!(report.initialised, vec!["qa_outputs.weight", "qa_outputs.bias"]);
+    assert!(report.unused.is_empty());
+}
+
+#[test]
+fn wrong_shape_names_the_key() {
+    let dir = fixture("bert-tiny");
+    let out = std::env::temp_dir().join(format!("qa-model-shape-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(dir.join("model.safetensors"), out.join("model.safetensors")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    cfg["intermediate_size"] = 40.into();
+    std::fs::write(out.join("config.json"), cfg.to_string()).unwrap();
+    let err = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap_err().to_string();
+    assert!(err.contains("bert.encoder.layer.0.intermediate.dense.weight") && err.contains("[37, 16]"), "{err}");
+}
