@@ -26,6 +26,10 @@ enum Command {
     /// Dataset tools: generate the synthetic set, inspect a dataset.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Train and evaluate one trial from a YAML config.
+    Train(commands::train::TrainArgs),
+    /// Write answers for a dataset with a trained checkpoint.
+    Predict(commands::predict::PredictArgs),
 }
 
 fn main() {
@@ -45,6 +49,8 @@ fn main() {
     let result = match cli.command {
         Command::Score(args) => commands::score::run(&args),
         Command::Data(cmd) => commands::data::run(&cmd),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -19,7 +19,11 @@ compile_error!("qa-model needs a CPU backend: enable the `flex` (default) or `nd
 pub type CudaBackend = burn::backend::Cuda;
 
 /// The CPU backend's name, for logs and the results database.
-pub const CPU_BACKEND_NAME: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
+pub const CPU_BACKEND_NAME: &str = if cfg!(feature = "flex") {
+    "flex"
+} else {
+    "ndarray"
+};
 
 /// A `--device` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +42,11 @@ impl FromStr for DeviceSpec {
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(Self::Cuda)
-                .ok_or_else(|| ModelError::Invalid(format!("device {s:?}: expected cpu or cuda:N (e.g. cuda:0)"))),
+                .ok_or_else(|| {
+                    ModelError::Invalid(format!(
+                        "device {s:?}: expected cpu or cuda:N (e.g. cuda:0)"
+                    ))
+                }),
         }
     }
 }
@@ -72,6 +80,10 @@ mod tests {
     fn parses_devices() {
         assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
-        assert!("gpu".parse::<DeviceSpec>().unwrap_err().to_string().contains("cpu or cuda:N"));
+        assert!("gpu"
+            .parse::<DeviceSpec>()
+            .unwrap_err()
+            .to_string()
+            .contains("cpu or cuda:N"));
     }
 }

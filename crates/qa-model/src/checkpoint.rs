@@ -13,7 +13,12 @@ use crate::model::QaModel;
 use crate::weights::{read_checkpoint, write_safetensors, LoadReport, WeightSource};
 
 /// Tokenizer files copied along with a checkpoint.
-pub const TOKENIZER_FILES: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
 
 /// Loads a QA model from a HF directory; `overrides` are `model_config` keys of a trial.
 pub fn load_model_dir<B: Backend>(
@@ -22,7 +27,8 @@ pub fn load_model_dir<B: Backend>(
     device: &B::Device,
 ) -> Result<(QaModel<B>, ModelConfig, LoadReport)> {
     let config_path = dir.join("config.json");
-    let config = ModelConfig::load(&config_path)?.with_overrides(overrides, &config_path.display().to_string())?;
+    let config = ModelConfig::load(&config_path)?
+        .with_overrides(overrides, &config_path.display().to_string())?;
     let (weights_path, tensors) = read_checkpoint(dir)?;
     let mut source = WeightSource::new(weights_path, tensors, config.arch.prefix());
     let (model, report) = QaModel::build(&config, &mut source, device)?;
@@ -34,13 +40,19 @@ pub fn load_model_dir<B: Backend>(
 pub fn log_report(r: &LoadReport) {
     tracing::info!("loaded {} tensors from {}", r.loaded, r.source);
     if !r.initialised.is_empty() {
-        tracing::warn!("freshly initialised (not in the checkpoint): {}", r.initialised.join(", "));
+        tracing::warn!(
+            "freshly initialised (not in the checkpoint): {}",
+            r.initialised.join(", ")
+        );
     }
     if !r.unused.is_empty() {
         tracing::warn!("unused checkpoint keys: {}", r.unused.join(", "));
     }
     if !r.ignored.is_empty() {
-        tracing::info!("ignored pre-training heads/pooler/buffers: {}", r.ignored.len());
+        tracing::info!(
+            "ignored pre-training heads/pooler/buffers: {}",
+            r.ignored.len()
+        );
     }
 }
 
@@ -55,7 +67,8 @@ pub fn save_model_dir<B: Backend>(
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
     let exported = model.export(config)?;
     write_safetensors(&out.join("model.safetensors"), &exported.tensors)?;
-    let json = serde_json::to_string_pretty(&config.to_json()).map_err(|e| ModelError::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&config.to_json())
+        .map_err(|e| ModelError::Invalid(e.to_string()))?;
     let cfg = out.join("config.json");
     std::fs::write(&cfg, json).map_err(|e| ModelError::io(&cfg, e))?;
     if let Some(src) = tokenizer_dir {

@@ -126,10 +126,11 @@ pub struct ModelConfig {
 impl ModelConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-        let raw: Map<String, Value> = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-            path: path.to_path_buf(),
-            message: format!("not a JSON object: {e}"),
-        })?;
+        let raw: Map<String, Value> =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!("not a JSON object: {e}"),
+            })?;
         Self::from_map(raw, &path.display().to_string())
     }
 
@@ -142,47 +143,67 @@ impl ModelConfig {
         let arch = match raw.get("model_type").and_then(Value::as_str) {
             Some("bert") => Arch::Bert,
             Some("albert") => Arch::Albert,
-            Some(other) => return Err(err(format!("model_type {other:?} is not supported; expected \"bert\" or \"albert\""))),
+            Some(other) => {
+                return Err(err(format!(
+                    "model_type {other:?} is not supported; expected \"bert\" or \"albert\""
+                )))
+            }
             None => {
-                let archs = raw.get("architectures").map(|v| v.to_string()).unwrap_or_default();
+                let archs = raw
+                    .get("architectures")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 if archs.contains("Albert") {
                     Arch::Albert
                 } else if archs.contains("Bert") {
                     Arch::Bert
                 } else {
-                    return Err(err("key model_type is missing; expected \"bert\" or \"albert\"".into()));
+                    return Err(err(
+                        "key model_type is missing; expected \"bert\" or \"albert\"".into(),
+                    ));
                 }
             }
         };
         let usize_key = |key: &str, default: Option<usize>| -> Result<usize> {
             match raw.get(key) {
-                None | Some(Value::Null) => default.ok_or_else(|| err(format!("key {key} is missing (expected a positive integer)"))),
+                None | Some(Value::Null) => default.ok_or_else(|| {
+                    err(format!(
+                        "key {key} is missing (expected a positive integer)"
+                    ))
+                }),
                 Some(v) => v
                     .as_u64()
                     .filter(|&n| n > 0 || key == "pad_token_id")
                     .map(|n| n as usize)
-                    .ok_or_else(|| err(format!("key {key}: expected a positive integer, found {v}"))),
+                    .ok_or_else(|| {
+                        err(format!("key {key}: expected a positive integer, found {v}"))
+                    }),
             }
         };
-        let f64_key = |key: &str, default: f64, range: std::ops::RangeInclusive<f64>| -> Result<f64> {
-            match raw.get(key) {
-                None | Some(Value::Null) => Ok(default),
-                Some(v) => v
-                    .as_f64()
-                    .filter(|x| range.contains(x))
-                    .ok_or_else(|| err(format!("key {key}: expected a number in {range:?}, found {v}"))),
-            }
-        };
+        let f64_key =
+            |key: &str, default: f64, range: std::ops::RangeInclusive<f64>| -> Result<f64> {
+                match raw.get(key) {
+                    None | Some(Value::Null) => Ok(default),
+                    Some(v) => v.as_f64().filter(|x| range.contains(x)).ok_or_else(|| {
+                        err(format!(
+                            "key {key}: expected a number in {range:?}, found {v}"
+                        ))
+                    }),
+                }
+            };
         let hidden_act = match raw.get("hidden_act") {
             None => Activation::Gelu,
-            Some(v) => v
-                .as_str()
-                .and_then(Activation::parse)
-                .ok_or_else(|| err(format!("key hidden_act: expected \"gelu\", \"gelu_new\" or \"relu\", found {v}")))?,
+            Some(v) => v.as_str().and_then(Activation::parse).ok_or_else(|| {
+                err(format!(
+                    "key hidden_act: expected \"gelu\", \"gelu_new\" or \"relu\", found {v}"
+                ))
+            })?,
         };
         if let Some(v) = raw.get("position_embedding_type") {
             if v.as_str() != Some("absolute") {
-                return Err(err(format!("key position_embedding_type: only \"absolute\" is supported, found {v}")));
+                return Err(err(format!(
+                    "key position_embedding_type: only \"absolute\" is supported, found {v}"
+                )));
             }
         }
         let hidden_size = usize_key("hidden_size", None)?;
@@ -209,7 +230,9 @@ impl ModelConfig {
         let vocab_size = usize_key("vocab_size", None)?;
         let pad_token_id = usize_key("pad_token_id", Some(0))?;
         if pad_token_id >= vocab_size {
-            return Err(err(format!("key pad_token_id: {pad_token_id} is not below vocab_size {vocab_size}")));
+            return Err(err(format!(
+                "key pad_token_id: {pad_token_id} is not below vocab_size {vocab_size}"
+            )));
         }
         Ok(Self {
             arch,
@@ -254,7 +277,10 @@ impl ModelConfig {
     /// config.json as HF writes it (all original keys, QA architecture).
     pub fn to_json(&self) -> Value {
         let mut raw = self.raw.clone();
-        raw.insert("architectures".into(), Value::from(vec![self.arch.qa_class()]));
+        raw.insert(
+            "architectures".into(),
+            Value::from(vec![self.arch.qa_class()]),
+        );
         raw.insert("model_type".into(), Value::from(self.arch.prefix()));
         Value::Object(raw)
     }
@@ -270,26 +296,51 @@ mod tests {
 
     #[test]
     fn pooler_keys_are_inert_for_bert() {
-        assert_eq!(key_effect(Arch::Bert, "hidden_dropout_prob"), KeyEffect::Read);
+        assert_eq!(
+            key_effect(Arch::Bert, "hidden_dropout_prob"),
+            KeyEffect::Read
+        );
         assert_eq!(
             key_effect(Arch::Bert, "pooler_num_fc_layers"),
             KeyEffect::Inert("pooler_num_fc_layers is not read by BertForQuestionAnswering".into())
         );
         assert_eq!(key_effect(Arch::Albert, "embedding_size"), KeyEffect::Read);
-        assert!(matches!(key_effect(Arch::Bert, "embedding_size"), KeyEffect::Inert(_)));
-        assert!(matches!(key_effect(Arch::Bert, "directionality"), KeyEffect::Inert(_)));
+        assert!(matches!(
+            key_effect(Arch::Bert, "embedding_size"),
+            KeyEffect::Inert(_)
+        ));
+        assert!(matches!(
+            key_effect(Arch::Bert, "directionality"),
+            KeyEffect::Inert(_)
+        ));
     }
 
     #[test]
     fn errors_name_the_key() {
         let base = r#""model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"intermediate_size":4"#;
-        let e = cfg(&format!("{{{base},\"num_attention_heads\":3}}")).unwrap_err().to_string();
-        assert!(e.contains("num_attention_heads") && e.contains("multiple"), "{e}");
-        let e = cfg(&format!("{{{base},\"num_attention_heads\":2,\"hidden_act\":\"swish\"}}")).unwrap_err().to_string();
+        let e = cfg(&format!("{{{base},\"num_attention_heads\":3}}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("num_attention_heads") && e.contains("multiple"),
+            "{e}"
+        );
+        let e = cfg(&format!(
+            "{{{base},\"num_attention_heads\":2,\"hidden_act\":\"swish\"}}"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("hidden_act"), "{e}");
-        let e = cfg(&format!("{{{base},\"num_attention_heads\":2,\"hidden_dropout_prob\":\"x\"}}")).unwrap_err().to_string();
+        let e = cfg(&format!(
+            "{{{base},\"num_attention_heads\":2,\"hidden_dropout_prob\":\"x\"}}"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("hidden_dropout_prob"), "{e}");
-        let c = cfg(&format!("{{{base},\"num_attention_heads\":2,\"pooler_num_fc_layers\":3}}")).unwrap();
+        let c = cfg(&format!(
+            "{{{base},\"num_attention_heads\":2,\"pooler_num_fc_layers\":3}}"
+        ))
+        .unwrap();
         assert_eq!(c.inert_keys(), vec!["pooler_num_fc_layers".to_string()]);
     }
 }

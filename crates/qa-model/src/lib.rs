@@ -6,14 +6,21 @@
 //! - [`weights`]: safetensors / sharded / `pytorch_model.bin` in, safetensors out.
 //! - [`nn`], [`model`]: the network.
 //! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
+//! - [`train`], [`optim`], [`eval`]: HF Trainer semantics, AdamW, the official metric.
+//! - [`presets`]: random-init models for runs without pretrained weights.
 //! - [`backend`]: the compiled-in backends and `--device` parsing.
 
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod error;
+pub mod eval;
 pub mod model;
 pub mod nn;
+pub mod optim;
+pub mod presets;
+pub mod train;
 pub mod weights;
 
 pub use error::{ModelError, Result};

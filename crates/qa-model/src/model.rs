@@ -76,7 +76,10 @@ impl LayerNames {
                 ],
             },
             Arch::Albert => {
-                let (group, inner) = (layer_index / config.inner_group_num, layer_index % config.inner_group_num);
+                let (group, inner) = (
+                    layer_index / config.inner_group_num,
+                    layer_index % config.inner_group_num,
+                );
                 Self {
                     prefix: format!("encoder.albert_layer_groups.{group}.albert_layers.{inner}."),
                     names: [
@@ -134,17 +137,31 @@ impl<B: Backend> TransformerLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor<B, 3>| t.reshape([batch, seq, self.heads, head_dim]).swap_dims(1, 2);
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, seq, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask;
         let probs = self.attention_dropout.forward(softmax(scores, 3));
-        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
-        let attn = self.hidden_dropout.forward(self.attention_dense.forward(context));
+        let context = probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden]);
+        let attn = self
+            .hidden_dropout
+            .forward(self.attention_dense.forward(context));
         let attn = self.attention_layer_norm.forward(attn + x);
-        let ff = self.ffn_output.forward(activate(self.activation, self.ffn.forward(attn.clone())));
-        let ff = if self.ffn_dropout { self.hidden_dropout.forward(ff) } else { ff };
+        let ff = self
+            .ffn_output
+            .forward(activate(self.activation, self.ffn.forward(attn.clone())));
+        let ff = if self.ffn_dropout {
+            self.hidden_dropout.forward(ff)
+        } else {
+            ff
+        };
         self.output_layer_norm.forward(ff + attn)
     }
 }
@@ -181,7 +198,11 @@ pub struct QaBatch<B: Backend> {
 
 impl<B: Backend> QaModel<B> {
     /// Builds the model from a weight source; missing parameters are initialised like HF.
-    pub fn build(config: &ModelConfig, source: &mut WeightSource, device: &B::Device) -> Result<(Self, LoadReport)> {
+    pub fn build(
+        config: &ModelConfig,
+        source: &mut WeightSource,
+        device: &B::Device,
+    ) -> Result<(Self, LoadReport)> {
         let mut b = Builder::<B> {
             source,
             device: device.clone(),
@@ -190,15 +211,35 @@ impl<B: Backend> QaModel<B> {
         let c = config;
         let e = c.embedding_size;
         let embeddings = Embeddings {
-            word_embeddings: b.embedding("embeddings.word_embeddings", c.vocab_size, e, Some(c.pad_token_id))?,
-            position_embeddings: b.embedding("embeddings.position_embeddings", c.max_position_embeddings, e, None)?,
-            token_type_embeddings: b.embedding("embeddings.token_type_embeddings", c.type_vocab_size, e, None)?,
+            word_embeddings: b.embedding(
+                "embeddings.word_embeddings",
+                c.vocab_size,
+                e,
+                Some(c.pad_token_id),
+            )?,
+            position_embeddings: b.embedding(
+                "embeddings.position_embeddings",
+                c.max_position_embeddings,
+                e,
+                None,
+            )?,
+            token_type_embeddings: b.embedding(
+                "embeddings.token_type_embeddings",
+                c.type_vocab_size,
+                e,
+                None,
+            )?,
             layer_norm: b.layer_norm("embeddings.LayerNorm", e, c.layer_norm_eps)?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
         };
         let embedding_hidden_mapping_in = match c.arch {
             Arch::Bert => None,
-            Arch::Albert => Some(b.linear("encoder.embedding_hidden_mapping_in", false, e, c.hidden_size)?),
+            Arch::Albert => Some(b.linear(
+                "encoder.embedding_hidden_mapping_in",
+                false,
+                e,
+                c.hidden_size,
+            )?),
         };
         let stored_layers = match c.arch {
             Arch::Bert => c.num_hidden_layers,
@@ -206,7 +247,11 @@ impl<B: Backend> QaModel<B> {
         };
         let mut layers = Vec::with_capacity(stored_layers);
         for i in 0..stored_layers {
-            layers.push(TransformerLayer::build(&mut b, c, &LayerNames::new(c.arch, i, c))?);
+            layers.push(TransformerLayer::build(
+                &mut b,
+                c,
+                &LayerNames::new(c.arch, i, c),
+            )?);
         }
         let qa_outputs = b.linear("qa_outputs", true, c.hidden_size, 2)?;
         let schedule = match c.arch {
@@ -239,7 +284,9 @@ impl<B: Backend> QaModel<B> {
     pub fn forward(&self, batch: QaBatch<B>) -> QaOutput<B> {
         let [b, s] = batch.input_ids.dims();
         let device = batch.input_ids.device();
-        let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device).unsqueeze::<2>().repeat_dim(0, b);
+        let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device)
+            .unsqueeze::<2>()
+            .repeat_dim(0, b);
         let emb = &self.embeddings;
         let x = emb.word_embeddings.forward(batch.input_ids)
             + emb.position_embeddings.forward(positions)
@@ -256,7 +303,10 @@ impl<B: Backend> QaModel<B> {
         let logits = self.qa_outputs.forward(x); // [b, s, 2]
         let start_logits = logits.clone().slice([0..b, 0..s, 0..1]).reshape([b, s]);
         let end_logits = logits.slice([0..b, 0..s, 1..2]).reshape([b, s]);
-        QaOutput { start_logits, end_logits }
+        QaOutput {
+            start_logits,
+            end_logits,
+        }
     }
 
     /// Parameters under their HF names (`bert.…`/`albert.…`, `qa_outputs.…`), PyTorch layouts.
@@ -264,9 +314,18 @@ impl<B: Backend> QaModel<B> {
         let mut e = Exporter::default();
         let p = format!("{}.", self.arch.prefix());
         let emb = &self.embeddings;
-        e.embedding(format!("{p}embeddings.word_embeddings"), &emb.word_embeddings)?;
-        e.embedding(format!("{p}embeddings.position_embeddings"), &emb.position_embeddings)?;
-        e.embedding(format!("{p}embeddings.token_type_embeddings"), &emb.token_type_embeddings)?;
+        e.embedding(
+            format!("{p}embeddings.word_embeddings"),
+            &emb.word_embeddings,
+        )?;
+        e.embedding(
+            format!("{p}embeddings.position_embeddings"),
+            &emb.position_embeddings,
+        )?;
+        e.embedding(
+            format!("{p}embeddings.token_type_embeddings"),
+            &emb.token_type_embeddings,
+        )?;
         e.layer_norm(format!("{p}embeddings.LayerNorm"), &emb.layer_norm)?;
         if let Some(m) = &self.embedding_hidden_mapping_in {
             e.linear(format!("{p}encoder.embedding_hidden_mapping_in"), m)?;
@@ -290,6 +349,11 @@ fn additive_mask<B: Backend>(mask: Tensor<B, 2, Int>) -> Tensor<B, 4> {
 }
 
 /// Builds an int tensor [rows, cols] from host values.
-pub fn int_tensor<B: Backend>(values: Vec<i64>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn int_tensor<B: Backend>(
+    values: Vec<i64>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }

@@ -63,11 +63,24 @@ impl<B: Backend> Builder<'_, B> {
     }
 
     fn normal<const D: usize>(&self, shape: [usize; D]) -> Tensor<B, D> {
-        Tensor::random(shape, Distribution::Normal(0.0, self.init_std), &self.device)
+        Tensor::random(
+            shape,
+            Distribution::Normal(0.0, self.init_std),
+            &self.device,
+        )
     }
 
-    pub fn linear(&mut self, name: &str, head: bool, d_in: usize, d_out: usize) -> Result<Linear<B>> {
-        let weight = match self.source.take(&format!("{name}.weight"), head, &[d_out, d_in])? {
+    pub fn linear(
+        &mut self,
+        name: &str,
+        head: bool,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Linear<B>> {
+        let weight = match self
+            .source
+            .take(&format!("{name}.weight"), head, &[d_out, d_in])?
+        {
             // PyTorch [out, in] → burn [in, out].
             Some(w) => self.tensor(w, [d_out, d_in]).transpose(),
             None => self.normal([d_in, d_out]),
@@ -98,13 +111,24 @@ impl<B: Backend> Builder<'_, B> {
         })
     }
 
-    pub fn embedding(&mut self, name: &str, n: usize, d: usize, padding_idx: Option<usize>) -> Result<Embedding<B>> {
-        let weight = match self.source.take(&format!("{name}.weight"), false, &[n, d])? {
+    pub fn embedding(
+        &mut self,
+        name: &str,
+        n: usize,
+        d: usize,
+        padding_idx: Option<usize>,
+    ) -> Result<Embedding<B>> {
+        let weight = match self
+            .source
+            .take(&format!("{name}.weight"), false, &[n, d])?
+        {
             Some(w) => self.tensor(w, [n, d]),
             None => {
                 let w = self.normal([n, d]);
                 match padding_idx {
-                    Some(p) if p < n => w.slice_assign([p..p + 1, 0..d], Tensor::zeros([1, d], &self.device)),
+                    Some(p) if p < n => {
+                        w.slice_assign([p..p + 1, 0..d], Tensor::zeros([1, d], &self.device))
+                    }
                     _ => w,
                 }
             }
@@ -134,19 +158,26 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn linear<B: Backend>(&mut self, name: String, l: &Linear<B>) -> Result<()> {
-        self.tensors.insert(format!("{name}.weight"), to_host(l.weight.val().transpose())?);
+        self.tensors.insert(
+            format!("{name}.weight"),
+            to_host(l.weight.val().transpose())?,
+        );
         if let Some(b) = &l.bias {
-            self.tensors.insert(format!("{name}.bias"), to_host(b.val())?);
+            self.tensors
+                .insert(format!("{name}.bias"), to_host(b.val())?);
         }
         Ok(())
     }
     pub fn layer_norm<B: Backend>(&mut self, name: String, n: &LayerNorm<B>) -> Result<()> {
-        self.tensors.insert(format!("{name}.weight"), to_host(n.weight.val())?);
-        self.tensors.insert(format!("{name}.bias"), to_host(n.bias.val())?);
+        self.tensors
+            .insert(format!("{name}.weight"), to_host(n.weight.val())?);
+        self.tensors
+            .insert(format!("{name}.bias"), to_host(n.bias.val())?);
         Ok(())
     }
     pub fn embedding<B: Backend>(&mut self, name: String, e: &Embedding<B>) -> Result<()> {
-        self.tensors.insert(format!("{name}.weight"), to_host(e.weight.val())?);
+        self.tensors
+            .insert(format!("{name}.weight"), to_host(e.weight.val())?);
         Ok(())
     }
 }

@@ -66,7 +66,10 @@ fn weights_err(path: &Path, key: &str, message: impl Into<String>) -> ModelError
 fn to_f32(path: &Path, key: &str, view: &TensorView) -> Result<Vec<f32>> {
     let b = view.data();
     let out = match view.dtype() {
-        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         Dtype::F16 => b
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
@@ -79,7 +82,13 @@ fn to_f32(path: &Path, key: &str, view: &TensorView) -> Result<Vec<f32>> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
             .collect(),
-        other => return Err(weights_err(path, key, format!("dtype {other:?} is not a float type"))),
+        other => {
+            return Err(weights_err(
+                path,
+                key,
+                format!("dtype {other:?} is not a float type"),
+            ))
+        }
     };
     Ok(out)
 }
@@ -108,10 +117,13 @@ fn read_sharded(dir: &Path, index: &Path) -> Result<HashMap<String, HostTensor>>
         path: index.to_path_buf(),
         message: format!("not JSON: {e}"),
     })?;
-    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Config {
-        path: index.to_path_buf(),
-        message: "key weight_map is missing (expected {tensor name: shard file})".into(),
-    })?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::Config {
+            path: index.to_path_buf(),
+            message: "key weight_map is missing (expected {tensor name: shard file})".into(),
+        })?;
     let shards: BTreeSet<&str> = map.values().filter_map(|s| s.as_str()).collect();
     let mut out = HashMap::new();
     for shard in shards {
@@ -217,7 +229,10 @@ impl WeightSource {
                     return Err(weights_err(
                         &self.path,
                         &key,
-                        format!("shape {:?} does not match the config, which implies {shape:?}", t.shape),
+                        format!(
+                            "shape {:?} does not match the config, which implies {shape:?}",
+                            t.shape
+                        ),
                     ));
                 }
                 self.taken.insert(key);
@@ -233,7 +248,12 @@ impl WeightSource {
     pub fn report(&self) -> LoadReport {
         let mut unused = Vec::new();
         let mut ignored = Vec::new();
-        let rest: BTreeMap<&String, ()> = self.tensors.keys().filter(|k| !self.taken.contains(*k)).map(|k| (k, ())).collect();
+        let rest: BTreeMap<&String, ()> = self
+            .tensors
+            .keys()
+            .filter(|k| !self.taken.contains(*k))
+            .map(|k| (k, ()))
+            .collect();
         for k in rest.keys() {
             if is_ignored(k) {
                 ignored.push(k.to_string());
@@ -255,7 +275,13 @@ impl WeightSource {
 pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, HostTensor>) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
-        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|x| x.to_le_bytes()).collect(), t.shape.clone()))
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
         .collect();
     let views = bytes
         .iter()
@@ -267,7 +293,8 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, HostTensor>) ->
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    let out = safetensors::serialize(views, Some(meta)).map_err(|e| weights_err(path, "", format!("cannot serialise: {e}")))?;
+    let out = safetensors::serialize(views, Some(meta))
+        .map_err(|e| weights_err(path, "", format!("cannot serialise: {e}")))?;
     let partial = path.with_extension("safetensors.partial");
     std::fs::write(&partial, out).map_err(|e| ModelError::io(&partial, e))?;
     std::fs::rename(&partial, path).map_err(|e| ModelError::io(path, e))?;

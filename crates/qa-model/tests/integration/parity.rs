@@ -18,7 +18,9 @@ struct Expected {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn expected(dir: &Path) -> Expected {
@@ -53,9 +55,18 @@ fn max_diff(model: &QaModel<CpuBackend>, e: &Expected) -> f32 {
 
 fn check(name: &str) -> QaModel<CpuBackend> {
     let dir = fixture(name);
-    let (model, _config, report) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
-    assert!(report.initialised.is_empty(), "{name}: initialised {:?}", report.initialised);
-    assert!(report.unused.is_empty(), "{name}: unused {:?}", report.unused);
+    let (model, _config, report) =
+        load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+    assert!(
+        report.initialised.is_empty(),
+        "{name}: initialised {:?}",
+        report.initialised
+    );
+    assert!(
+        report.unused.is_empty(),
+        "{name}: unused {:?}",
+        report.unused
+    );
     let d = max_diff(&model, &expected(&dir));
     eprintln!("{name}: max |logit diff| = {d:e}");
     assert!(d < 1e-4, "{name}: max logit difference {d}");
@@ -75,8 +86,16 @@ fn albert_relu_groups_match_hf() {
 #[test]
 fn legacy_pytorch_bin_with_gamma_beta_matches_hf() {
     let dir = fixture("bert-tiny-legacy");
-    let (_, _, report) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
-    assert_eq!(report.ignored, vec!["bert.pooler.dense.bias", "bert.pooler.dense.weight", "cls.predictions.bias"]);
+    let (_, _, report) =
+        load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+    assert_eq!(
+        report.ignored,
+        vec![
+            "bert.pooler.dense.bias",
+            "bert.pooler.dense.weight",
+            "cls.predictions.bias"
+        ]
+    );
     check("bert-tiny-legacy");
 }
 
@@ -84,10 +103,16 @@ fn legacy_pytorch_bin_with_gamma_beta_matches_hf() {
 fn saved_checkpoint_reloads_identically() {
     for name in ["bert-tiny", "albert-tiny"] {
         let dir = fixture(name);
-        let (model, config, _) = load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+        let (model, config, _) =
+            load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
         let out = std::env::temp_dir().join(format!("qa-model-save-{}-{name}", std::process::id()));
         save_model_dir(&model, &config, Some(&dir), &out).unwrap();
-        for f in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"] {
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "vocab.txt",
+            "tokenizer_config.json",
+        ] {
             assert!(out.join(f).is_file(), "{name}: {f} missing");
         }
         // Same HF keys as the original file, nothing more, nothing less.
@@ -101,7 +126,8 @@ fn saved_checkpoint_reloads_identically() {
         for (k, t) in &orig {
             assert_eq!(&saved[k], t, "{name}: tensor {k}");
         }
-        let (again, _, report) = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
+        let (again, _, report) =
+            load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
         assert!(report.initialised.is_empty() && report.unused.is_empty());
         assert!(max_diff(&again, &expected(&dir)) < 1e-4);
     }
@@ -121,8 +147,12 @@ fn missing_qa_head_is_initialised_and_reported() {
     std::fs::create_dir_all(&out).unwrap();
     qa_model::weights::write_safetensors(&out.join("model.safetensors"), &bare).unwrap();
     std::fs::copy(dir.join("config.json"), out.join("config.json")).unwrap();
-    let (_, _, report) = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
-    assert_eq!(report.initialised, vec!["qa_outputs.weight", "qa_outputs.bias"]);
+    let (_, _, report) =
+        load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
+    assert_eq!(
+        report.initialised,
+        vec!["qa_outputs.weight", "qa_outputs.bias"]
+    );
     assert!(report.unused.is_empty());
 }
 
@@ -132,9 +162,15 @@ fn wrong_shape_names_the_key() {
     let out = std::env::temp_dir().join(format!("qa-model-shape-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
     std::fs::copy(dir.join("model.safetensors"), out.join("model.safetensors")).unwrap();
-    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     cfg["intermediate_size"] = 40.into();
     std::fs::write(out.join("config.json"), cfg.to_string()).unwrap();
-    let err = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap_err().to_string();
-    assert!(err.contains("bert.encoder.layer.0.intermediate.dense.weight") && err.contains("[37, 16]"), "{err}");
+    let err = load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bert.encoder.layer.0.intermediate.dense.weight") && err.contains("[37, 16]"),
+        "{err}"
+    );
 }

@@ -1,0 +1,79 @@
+//! `sweep predict`: answers for every question of a dataset from a checkpoint.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use qa_data::decode::DecodeConfig;
+use qa_data::features::{build_features, FeatureConfig, Split};
+use qa_data::squad::Dataset;
+use qa_data::tokenizer::BertTokenizer;
+use qa_model::checkpoint::load_model_dir;
+use qa_model::eval::evaluate_model;
+
+use crate::commands::device;
+use crate::with_backend;
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// HF model directory (e.g. a trial's checkpoint/).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// SQuAD-format JSON.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Output {question id: answer} JSON.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value_t = 384)]
+    pub max_seq_length: usize,
+    #[arg(long, default_value_t = 128)]
+    pub doc_stride: usize,
+    #[arg(long, default_value_t = 20)]
+    pub n_best_size: usize,
+    #[arg(long, default_value_t = 30)]
+    pub max_answer_length: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
+    let dev = device::parse(&args.device)?;
+    let dataset = Dataset::load(&args.dataset)?;
+    let tokenizer = BertTokenizer::from_model_dir(&args.model)?;
+    let fc = FeatureConfig {
+        max_seq_length: args.max_seq_length,
+        doc_stride: args.doc_stride,
+    };
+    let features = build_features(&dataset, &tokenizer, fc, Split::Eval)?;
+    let decode = DecodeConfig {
+        n_best_size: args.n_best_size,
+        max_answer_length: args.max_answer_length,
+    };
+    let pad = tokenizer.special_ids().pad;
+    let result = with_backend!(dev, spec::Precision::F32, |B, d| {
+        let (model, _, _) = load_model_dir::<B>(&args.model, &Default::default(), &d)?;
+        evaluate_model(
+            &model,
+            &dataset,
+            &features,
+            args.batch_size,
+            pad,
+            decode,
+            &d,
+        )
+    })?;
+    let json = serde_json::to_string(&result.predictions)?;
+    let partial = args.output.with_extension("json.partial");
+    std::fs::write(&partial, json)?;
+    std::fs::rename(&partial, &args.output)?;
+    tracing::info!(
+        "wrote {} answers to {} (EM {:.3}, F1 {:.3} against the dataset's own answers)",
+        result.predictions.len(),
+        args.output.display(),
+        result.scores.em,
+        result.scores.f1
+    );
+    Ok(())
+}

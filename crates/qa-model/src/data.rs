@@ -1,0 +1,47 @@
+//! Batches of features as tensors, padded to the longest window of the batch (HF's
+//! dynamic padding; with the attention mask the result equals padding to max_seq_length
+//! up to float rounding, and it is much faster).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use qa_data::features::Feature;
+
+use crate::model::{int_tensor, QaBatch};
+
+/// Model inputs for `features`; `pad_id` fills the tail of shorter windows.
+pub fn batch<B: Backend>(features: &[&Feature], pad_id: u32, device: &B::Device) -> QaBatch<B> {
+    let len = features.iter().map(|f| f.len()).max().unwrap_or(1).max(1);
+    let rows = features.len();
+    let (mut ids, mut types, mut mask) = (
+        Vec::with_capacity(rows * len),
+        Vec::with_capacity(rows * len),
+        Vec::with_capacity(rows * len),
+    );
+    for f in features {
+        let (i, t, m) = f.padded(len, pad_id);
+        ids.extend(i.into_iter().map(i64::from));
+        types.extend(t.into_iter().map(i64::from));
+        mask.extend(m.into_iter().map(i64::from));
+    }
+    QaBatch {
+        input_ids: int_tensor(ids, rows, len, device),
+        token_type_ids: int_tensor(types, rows, len, device),
+        attention_mask: int_tensor(mask, rows, len, device),
+    }
+}
+
+/// Start and end label positions of training features.
+pub fn labels<B: Backend>(
+    features: &[&Feature],
+    device: &B::Device,
+) -> (Tensor<B, 1, Int>, Tensor<B, 1, Int>) {
+    let (s, e): (Vec<i64>, Vec<i64>) = features
+        .iter()
+        .map(|f| f.label.map(|(s, e)| (s as i64, e as i64)).unwrap_or((0, 0)))
+        .unzip();
+    let n = features.len();
+    (
+        Tensor::from_data(TensorData::new(s, [n]), device),
+        Tensor::from_data(TensorData::new(e, [n]), device),
+    )
+}

@@ -1,0 +1,166 @@
+//! AdamW, the linear warmup/decay schedule and global gradient-norm clipping with the
+//! semantics of `torch.optim.AdamW` + HF Trainer, which burn 0.21's defaults do not have
+//! (its AdamW uses ε = 1e-5 and weight decay 1e-4, has no parameter groups, and its clipping
+//! is per tensor). Biases and LayerNorm weights get no weight decay, like HF.
+
+use std::collections::{HashMap, HashSet};
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+
+/// HF `get_linear_schedule_with_warmup`: the multiplier of the base learning rate at
+/// optimizer step `step` (0-based; HF's first update uses `lambda(0)`, i.e. 0 with warmup).
+pub fn linear_schedule(step: usize, warmup: usize, total: usize) -> f64 {
+    if step < warmup {
+        return step as f64 / warmup.max(1) as f64;
+    }
+    ((total.saturating_sub(step)) as f64 / total.saturating_sub(warmup).max(1) as f64).max(0.0)
+}
+
+/// Optimizer hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    pub weight_decay: f64,
+}
+
+/// AdamW state: step count and first/second moments per parameter (flattened).
+#[derive(Debug)]
+pub struct AdamW<B: Backend> {
+    pub config: AdamWConfig,
+    pub step: usize,
+    moments: HashMap<ParamId, (Tensor<B, 1>, Tensor<B, 1>)>,
+    no_decay: HashSet<ParamId>,
+}
+
+impl<B: Backend> AdamW<B> {
+    pub fn new(config: AdamWConfig, no_decay: HashSet<ParamId>) -> Self {
+        Self {
+            config,
+            step: 0,
+            moments: HashMap::new(),
+            no_decay,
+        }
+    }
+}
+
+struct SumSquares<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for SumSquares<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            let s = g.powi_scalar(2).sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + s,
+                None => s,
+            });
+        }
+    }
+}
+
+/// The L2 norm of all gradients together (`torch.nn.utils.clip_grad_norm_`'s total norm).
+pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &GradientsParams,
+) -> f64 {
+    let mut v = SumSquares::<B> { grads, total: None };
+    model.visit(&mut v);
+    v.total
+        .map(|t| t.into_scalar().elem::<f64>().sqrt())
+        .unwrap_or(0.0)
+}
+
+struct Stepper<'a, B: AutodiffBackend> {
+    opt: &'a mut AdamW<B::InnerBackend>,
+    grads: &'a mut GradientsParams,
+    lr: f64,
+    grad_scale: f64,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Stepper<'_, B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let c = self.opt.config;
+        let t = self.opt.step as i32;
+        let shape = grad.dims();
+        let n: usize = shape.iter().product();
+        let g = grad.reshape([n]) * self.grad_scale;
+        let mut p = tensor.inner().reshape([n]);
+        let decay = if self.opt.no_decay.contains(&id) {
+            0.0
+        } else {
+            c.weight_decay
+        };
+        if decay > 0.0 {
+            p = p * (1.0 - self.lr * decay);
+        }
+        let (m, v) = self
+            .opt
+            .moments
+            .remove(&id)
+            .unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let m = m * c.beta1 + g.clone() * (1.0 - c.beta1);
+        let v = v * c.beta2 + g.powi_scalar(2) * (1.0 - c.beta2);
+        let bias1 = 1.0 - c.beta1.powi(t);
+        let bias2 = 1.0 - c.beta2.powi(t);
+        let denom = v.clone().sqrt() / bias2.sqrt() + c.epsilon;
+        let p = p - m.clone() / denom * (self.lr / bias1);
+        self.opt.moments.insert(id, (m, v));
+        let updated = Tensor::from_inner(p.reshape(shape)).require_grad();
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// One optimizer update with learning rate `lr`, after global clipping to `max_grad_norm`
+/// (0 disables clipping). Returns the updated module and the pre-clipping gradient norm.
+pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
+    opt: &mut AdamW<B::InnerBackend>,
+    model: M,
+    mut grads: GradientsParams,
+    lr: f64,
+    max_grad_norm: f64,
+) -> (M, f64) {
+    let norm = global_grad_norm::<B, M>(&model, &grads);
+    // torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to at most 1.
+    let grad_scale = if max_grad_norm > 0.0 {
+        (max_grad_norm / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    };
+    opt.step += 1;
+    let mut s = Stepper::<B> {
+        opt,
+        grads: &mut grads,
+        lr,
+        grad_scale,
+    };
+    (model.map(&mut s), norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_matches_hf() {
+        // No warmup: full rate at step 0, linear to 0 at the end.
+        assert_eq!(linear_schedule(0, 0, 10), 1.0);
+        assert_eq!(linear_schedule(5, 0, 10), 0.5);
+        assert_eq!(linear_schedule(10, 0, 10), 0.0);
+        // Warmup: HF's first update has rate 0.
+        assert_eq!(linear_schedule(0, 4, 10), 0.0);
+        assert_eq!(linear_schedule(2, 4, 10), 0.5);
+        assert_eq!(linear_schedule(4, 4, 10), 1.0);
+        assert_eq!(linear_schedule(7, 4, 10), 0.5);
+    }
+}

@@ -1,0 +1,430 @@
+//! One trial's configuration (YAML):
+//!
+//! ```yaml
+//! model: {init: path/to/hf_dir}            # or {preset: tiny, arch: bert, vocab: path}
+//! model_config: {hidden_dropout_prob: 0.1}  # overrides of config.json keys
+//! data: {train: path.json, eval: path.json}
+//! train: {seed: 1, epochs: 2, learning_rate: 3.0e-5, batch_size: 4, eval_batch_size: 5}
+//! ```
+//! `train` keys and defaults follow HF `TrainingArguments`/`run_qa`. Unknown keys, wrong
+//! types and impossible values are errors naming the key (and line/column for YAML errors).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: key {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// Model presets for runs without pretrained weights (random init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// BERT, 2 layers, hidden 128, 2 heads.
+    Tiny,
+    /// BERT, 4 layers, hidden 256, 4 heads.
+    Mini,
+    /// BERT, 4 layers, hidden 512, 8 heads.
+    Small,
+    /// BERT-base shape (12 layers, hidden 768, 12 heads), for throughput measurements.
+    Base,
+    /// ALBERT, embedding 64, hidden 128, 2 layers sharing one group, 2 heads.
+    AlbertTiny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// A HF model directory (config.json, weights, tokenizer files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    /// `bert` or `albert`, for presets (`albert-tiny` implies albert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// vocab.txt for presets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<PathBuf>,
+    /// Tokenizer lower-casing for presets (HF BertTokenizer default: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub do_lower_case: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub train: PathBuf,
+    pub eval: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F16,
+    Bf16,
+}
+
+fn d_seed() -> u64 {
+    42
+}
+fn d_epochs() -> f64 {
+    2.0
+}
+fn d_lr() -> f64 {
+    5e-5
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_one() -> usize {
+    1
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_eps() -> f64 {
+    1e-8
+}
+fn d_clip() -> f64 {
+    1.0
+}
+fn d_max_seq() -> usize {
+    384
+}
+fn d_stride() -> usize {
+    128
+}
+fn d_nbest() -> usize {
+    20
+}
+fn d_max_answer() -> usize {
+    30
+}
+fn d_precision() -> Precision {
+    Precision::F32
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+fn d_logging() -> usize {
+    10
+}
+
+/// HF `TrainingArguments` / `run_qa` arguments that a trial may set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    #[serde(default = "d_epochs")]
+    pub epochs: f64,
+    /// Overrides `epochs` when set.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    #[serde(default = "d_lr")]
+    pub learning_rate: f64,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    #[serde(default = "d_batch")]
+    pub eval_batch_size: usize,
+    #[serde(default = "d_one")]
+    pub gradient_accumulation_steps: usize,
+    #[serde(default)]
+    pub warmup_steps: usize,
+    #[serde(default)]
+    pub warmup_ratio: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "d_beta1")]
+    pub adam_beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub adam_beta2: f64,
+    #[serde(default = "d_eps")]
+    pub adam_epsilon: f64,
+    #[serde(default = "d_clip")]
+    pub max_grad_norm: f64,
+    #[serde(default = "d_max_seq")]
+    pub max_seq_length: usize,
+    #[serde(default = "d_stride")]
+    pub doc_stride: usize,
+    #[serde(default = "d_nbest")]
+    pub n_best_size: usize,
+    #[serde(default = "d_max_answer")]
+    pub max_answer_length: usize,
+    #[serde(default = "d_precision")]
+    pub precision: Precision,
+    /// HF's `--fp16`: the same as `precision: f16`.
+    #[serde(default)]
+    pub fp16: bool,
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// Evaluate every N optimizer steps (default: at the end of every epoch).
+    #[serde(default)]
+    pub eval_steps: Option<usize>,
+    /// Write a checkpoint every N optimizer steps (always at the end).
+    #[serde(default)]
+    pub save_steps: Option<usize>,
+    #[serde(default = "d_logging")]
+    pub logging_steps: usize,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        // Every field has a serde default; an empty map gives them all.
+        serde_json::from_value(Value::Object(Map::new()))
+            .unwrap_or_else(|_| unreachable!("all fields have defaults"))
+    }
+}
+
+impl TrainSpec {
+    /// `precision`, with `fp16: true` mapped to f16.
+    pub fn effective_precision(&self) -> Precision {
+        if self.fp16 {
+            Precision::F16
+        } else {
+            self.precision
+        }
+    }
+}
+
+/// A whole trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialConfig {
+    pub model: ModelSpec,
+    /// Overrides of `config.json` keys (HF names).
+    #[serde(default)]
+    pub model_config: Map<String, Value>,
+    pub data: DataSpec,
+    #[serde(default)]
+    pub train: TrainSpec,
+}
+
+impl TrialConfig {
+    pub fn from_yaml_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_yaml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates; `origin` names the source in errors.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, SpecError> {
+        let config: TrialConfig = serde_yaml::from_str(text).map_err(|e| SpecError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks values that types cannot: ranges and combinations.
+    pub fn validate(&self, origin: &str) -> Result<(), SpecError> {
+        let bad = |key: &str, message: String| SpecError::Invalid {
+            path: origin.into(),
+            key: key.into(),
+            message,
+        };
+        let m = &self.model;
+        match (&m.init, &m.preset) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "model",
+                    "give either init (a HF model directory) or preset, not both".into(),
+                ))
+            }
+            (None, None) => return Err(bad(
+                "model",
+                "expected init: <HF model directory> or preset: tiny|mini|small|base|albert-tiny"
+                    .into(),
+            )),
+            (None, Some(_)) if m.vocab.is_none() => {
+                return Err(bad(
+                    "model.vocab",
+                    "a preset needs vocab: <vocab.txt>".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(a) = &m.arch {
+            if a != "bert" && a != "albert" {
+                return Err(bad(
+                    "model.arch",
+                    format!("expected bert or albert, found {a:?}"),
+                ));
+            }
+        }
+        let t = &self.train;
+        let positive = [
+            ("train.batch_size", t.batch_size),
+            ("train.eval_batch_size", t.eval_batch_size),
+            (
+                "train.gradient_accumulation_steps",
+                t.gradient_accumulation_steps,
+            ),
+            ("train.max_seq_length", t.max_seq_length),
+            ("train.n_best_size", t.n_best_size),
+            ("train.max_answer_length", t.max_answer_length),
+            ("train.logging_steps", t.logging_steps),
+        ];
+        for (k, v) in positive {
+            if v == 0 {
+                return Err(bad(k, "must be at least 1".into()));
+            }
+        }
+        let checks: [(&str, f64, bool); 8] = [
+            (
+                "train.epochs",
+                t.epochs,
+                t.epochs > 0.0 && t.epochs.is_finite(),
+            ),
+            (
+                "train.learning_rate",
+                t.learning_rate,
+                t.learning_rate > 0.0 && t.learning_rate < 1.0,
+            ),
+            (
+                "train.warmup_ratio",
+                t.warmup_ratio,
+                (0.0..1.0).contains(&t.warmup_ratio),
+            ),
+            (
+                "train.weight_decay",
+                t.weight_decay,
+                (0.0..1.0).contains(&t.weight_decay),
+            ),
+            (
+                "train.adam_beta1",
+                t.adam_beta1,
+                (0.0..1.0).contains(&t.adam_beta1),
+            ),
+            (
+                "train.adam_beta2",
+                t.adam_beta2,
+                (0.0..1.0).contains(&t.adam_beta2),
+            ),
+            ("train.adam_epsilon", t.adam_epsilon, t.adam_epsilon > 0.0),
+            (
+                "train.max_grad_norm",
+                t.max_grad_norm,
+                t.max_grad_norm >= 0.0,
+            ),
+        ];
+        for (k, v, ok) in checks {
+            if !ok {
+                return Err(bad(k, format!("value {v} is out of range")));
+            }
+        }
+        if t.doc_stride >= t.max_seq_length {
+            return Err(bad(
+                "train.doc_stride",
+                format!(
+                    "{} must be smaller than max_seq_length {}",
+                    t.doc_stride, t.max_seq_length
+                ),
+            ));
+        }
+        if t.max_steps == Some(0) {
+            return Err(bad("train.max_steps", "must be at least 1".into()));
+        }
+        for (k, v) in [
+            ("train.eval_steps", t.eval_steps),
+            ("train.save_steps", t.save_steps),
+        ] {
+            if v == Some(0) {
+                return Err(bad(k, "must be at least 1".into()));
+            }
+        }
+        if t.device != "cpu" && !t.device.starts_with("cuda") {
+            return Err(bad(
+                "train.device",
+                format!("expected cpu or cuda:N, found {:?}", t.device),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "model: {preset: tiny, vocab: v.txt}\ndata: {train: a.json, eval: b.json}\n";
+
+    #[test]
+    fn defaults_follow_hf() {
+        let c = TrialConfig::from_yaml_str(OK, "t.yaml").unwrap();
+        let t = &c.train;
+        assert_eq!(
+            (t.adam_epsilon, t.weight_decay, t.max_grad_norm),
+            (1e-8, 0.0, 1.0)
+        );
+        assert_eq!(
+            (
+                t.max_seq_length,
+                t.doc_stride,
+                t.n_best_size,
+                t.max_answer_length
+            ),
+            (384, 128, 20, 30)
+        );
+        assert_eq!(t.effective_precision(), Precision::F32);
+    }
+
+    #[test]
+    fn fp16_maps_to_f16() {
+        let c =
+            TrialConfig::from_yaml_str(&format!("{OK}train: {{fp16: true}}\n"), "t.yaml").unwrap();
+        assert_eq!(c.train.effective_precision(), Precision::F16);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e =
+            TrialConfig::from_yaml_str(&format!("{OK}train: {{learning_rat: 1.0e-5}}\n"), "t.yaml")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("t.yaml") && e.contains("learning_rat") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = TrialConfig::from_yaml_str(&format!("{OK}train: {{batch_size: four}}\n"), "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("batch_size"), "{e}");
+        let e = TrialConfig::from_yaml_str(&format!("{OK}train: {{doc_stride: 400}}\n"), "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.doc_stride"), "{e}");
+        let e = TrialConfig::from_yaml_str(
+            "model: {preset: tiny}\ndata: {train: a, eval: b}\n",
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("model.vocab"), "{e}");
+        let e = TrialConfig::from_yaml_str(
+            "model: {preset: huge, vocab: v}\ndata: {train: a, eval: b}\n",
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("huge"), "{e}");
+    }
+}
