@@ -21,6 +21,9 @@ pub struct EvalResult {
     pub per_example: Vec<Option<Prediction>>,
 }
 
+/// Per-feature logits, each trimmed to its window's length.
+pub type FeatureLogits = Vec<Vec<f32>>;
+
 /// Start/end logits of every feature, in feature order.
 pub fn logits<B: Backend>(
     model: &QaModel<B>,
@@ -28,7 +31,7 @@ pub fn logits<B: Backend>(
     batch_size: usize,
     pad_id: u32,
     device: &B::Device,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> Result<(FeatureLogits, FeatureLogits)> {
     let mut starts = Vec::with_capacity(features.len());
     let mut ends = Vec::with_capacity(features.len());
     for chunk in features.chunks(batch_size.max(1)) {

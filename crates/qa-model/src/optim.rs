@@ -164,3 +164,82 @@ mod tests {
         assert_eq!(linear_schedule(7, 4, 10), 0.5);
     }
 }
+
+#[cfg(test)]
+mod torch_parity {
+    use std::collections::HashSet;
+
+    use burn::backend::Autodiff;
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::*;
+    use crate::backend::CpuBackend;
+
+    type B = Autodiff<CpuBackend>;
+    type I = CpuBackend;
+
+    /// Values printed by torch 2.15: AdamW(lr per step 0.1/0.05/0.02, weight_decay 0.01 for
+    /// the weight, 0 for the bias) after clip_grad_norm_(max_norm=1) on three steps.
+    #[test]
+    fn three_steps_match_torch_adamw_with_global_clipping() {
+        let device = Default::default();
+        let w0 = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![0.1f32, -0.2, 0.3, 0.4, 0.5, -0.6], [2, 3]),
+            &device,
+        );
+        let b0 = Tensor::<B, 1>::from_data(TensorData::new(vec![0.01f32, -0.02], [2]), &device);
+        // burn Linear stores [in, out]; keep torch's [out, in] = [2, 3] as a 2-D param.
+        let mut linear = Linear {
+            weight: Param::from_tensor(w0.require_grad()),
+            bias: Some(Param::from_tensor(b0.require_grad())),
+        };
+        let bias_id = linear.bias.as_ref().unwrap().id;
+        let mut opt = AdamW::<I>::new(
+            AdamWConfig {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+            },
+            HashSet::from([bias_id]),
+        );
+        let expected_norms = [2.844292640686035, 5.68858528137207, 8.532877922058105];
+        for (t, lr) in [0.1, 0.05, 0.02].into_iter().enumerate() {
+            let k = (t + 1) as f32;
+            let gw = vec![1.0, -2.0, 0.5, 0.3, 0.0, -1.5]
+                .into_iter()
+                .map(|x: f32| x * k)
+                .collect::<Vec<_>>();
+            let gb = vec![0.7f32 * k, -0.1 * k];
+            let mut grads = GradientsParams::new();
+            grads.register::<I, 2>(
+                linear.weight.id,
+                Tensor::from_data(TensorData::new(gw, [2, 3]), &device),
+            );
+            grads.register::<I, 1>(
+                bias_id,
+                Tensor::from_data(TensorData::new(gb, [2]), &device),
+            );
+            let (m, norm) = step::<B, Linear<B>>(&mut opt, linear, grads, lr, 1.0);
+            linear = m;
+            assert!((norm - expected_norms[t]).abs() < 1e-5, "norm {norm}");
+        }
+        let w: Vec<f32> = linear.weight.val().into_data().to_vec().unwrap();
+        let b: Vec<f32> = linear.bias.unwrap().val().into_data().to_vec().unwrap();
+        let tw = [
+            -0.0700899288058281,
+            -0.02974015101790428,
+            0.12957026064395905,
+            0.22940030694007874,
+            0.4991503953933716,
+            -0.4290604889392853,
+        ];
+        let tb = [-0.15999998152256012, 0.1499999314546585];
+        for (a, e) in w.iter().zip(tw).chain(b.iter().zip(tb)) {
+            assert!((*a as f64 - e).abs() < 1e-6, "{a} vs {e}");
+        }
+    }
+}
