@@ -26,11 +26,11 @@ macro_rules! with_backend {
                         $body
                     }
                     spec::Precision::F16 => {
-                        type $B = burn::backend::Cuda<half::f16>;
+                        type $B = burn::backend::Cuda<burn::tensor::f16>;
                         $body
                     }
                     spec::Precision::Bf16 => {
-                        type $B = burn::backend::Cuda<half::bf16>;
+                        type $B = burn::backend::Cuda<burn::tensor::bf16>;
                         $body
                     }
                 }
@@ -43,7 +43,9 @@ macro_rules! with_backend {
     }};
 }
 
-/// `--device` or the trial's `train.device`.
+/// `--device` or the trial's `train.device`; fails at once when this build lacks CUDA.
 pub fn parse(s: &str) -> anyhow::Result<DeviceSpec> {
-    Ok(s.parse::<DeviceSpec>()?)
+    let device = s.parse::<DeviceSpec>()?;
+    device.check_available()?;
+    Ok(device)
 }

@@ -152,3 +152,70 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("score"));
 }
+
+#[test]
+fn train_predict_score_round_trip() {
+    let dir = tmp("train");
+    let train = dir.with_file_name("train-data.json");
+    let eval = dir.with_file_name("eval-data.json");
+    let vocab = dir.with_file_name("vocab.txt");
+    for (p, n, seed) in [(&train, "150", "1"), (&eval, "40", "2")] {
+        let out = sweep(&["data", "synth", "--out", p.to_str().unwrap(), "--questions", n, "--seed", seed]);
+        assert!(out.status.success());
+    }
+    let out = sweep(&[
+        "data", "vocab", "--dataset", train.to_str().unwrap(), "--dataset", eval.to_str().unwrap(), "--out",
+        vocab.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let config = dir.with_file_name("trial.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "model: {{preset: tiny, vocab: {}}}\ndata: {{train: {}, eval: {}}}\ntrain: {{max_steps: 4, batch_size: 8, max_seq_length: 96, doc_stride: 32}}\n",
+            vocab.display(),
+            train.display(),
+            eval.display()
+        ),
+    )
+    .unwrap();
+    let run_dir = dir.with_file_name("run");
+    let out = sweep(&["train", "--config", config.to_str().unwrap(), "--out", run_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["steps"], 4);
+
+    let preds = dir.with_file_name("preds.json");
+    let out = sweep(&[
+        "predict", "--model", run_dir.join("checkpoint").to_str().unwrap(), "--dataset", eval.to_str().unwrap(),
+        "--output", preds.to_str().unwrap(), "--max-seq-length", "96", "--doc-stride", "32",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sweep(&["score", "--dataset", eval.to_str().unwrap(), "--predictions", preds.to_str().unwrap()]);
+    let score: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `sweep predict` reproduces the trial's own final evaluation exactly.
+    assert_eq!(score["F1"].as_f64().unwrap(), (result["F1"].as_f64().unwrap() * 1000.0).round() / 1000.0);
+    assert_eq!(score["TOTAL"], 40);
+}
+
+#[test]
+fn bad_trial_config_names_the_key() {
+    let config = tmp("bad-trial.yaml");
+    std::fs::write(&config, "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {epoch: 2}\n").unwrap();
+    let out = sweep(&["train", "--config", config.to_str().unwrap(), "--out", tmp("x").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad-trial.yaml") && err.contains("epoch"), "{err}");
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_device_without_cuda_build_is_a_clear_error() {
+    let out = sweep(&[
+        "predict", "--model", "x", "--dataset", &shared("drcd/DRCD_dev.json"), "--output", "o.json", "--device", "cuda:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("built without CUDA") && err.contains("--features cuda"), "{err}");
+}
