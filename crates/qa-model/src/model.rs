@@ -15,7 +15,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
-use crate::nn::{activate, Builder, Exporter, LayerNorm};
+use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
 use crate::weights::{LoadReport, WeightSource};
 
 /// Added to attention scores at padding positions (HF uses the dtype's minimum).
@@ -121,7 +121,7 @@ impl<B: Backend> TransformerLayer<B> {
         })
     }
 
-    fn export(&self, e: &mut Exporter, base: &str, names: &LayerNames) -> Result<()> {
+    fn walk(&self, e: &mut impl ParamWalker<B>, base: &str, names: &LayerNames) -> Result<()> {
         let n = |i| format!("{base}{}", names.get(i));
         e.linear(n(0), &self.query)?;
         e.linear(n(1), &self.key)?;
@@ -309,9 +309,9 @@ impl<B: Backend> QaModel<B> {
         }
     }
 
-    /// Parameters under their HF names (`bert.…`/`albert.…`, `qa_outputs.…`), PyTorch layouts.
-    pub fn export(&self, config: &ModelConfig) -> Result<Exporter> {
-        let mut e = Exporter::default();
+    /// Visits every parameter-holding module with its HF name (`bert.…`/`albert.…`,
+    /// `qa_outputs`). Export and optimizer-state naming both go through here.
+    pub fn walk(&self, config: &ModelConfig, e: &mut impl ParamWalker<B>) -> Result<()> {
         let p = format!("{}.", self.arch.prefix());
         let emb = &self.embeddings;
         e.embedding(
@@ -331,9 +331,15 @@ impl<B: Backend> QaModel<B> {
             e.linear(format!("{p}encoder.embedding_hidden_mapping_in"), m)?;
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.export(&mut e, &p, &LayerNames::new(self.arch, i, config))?;
+            layer.walk(e, &p, &LayerNames::new(self.arch, i, config))?;
         }
-        e.linear("qa_outputs".into(), &self.qa_outputs)?;
+        e.linear("qa_outputs".into(), &self.qa_outputs)
+    }
+
+    /// Parameters under their HF names and PyTorch layouts.
+    pub fn export(&self, config: &ModelConfig) -> Result<Exporter> {
+        let mut e = Exporter::default();
+        self.walk(config, &mut e)?;
         Ok(e)
     }
 }

@@ -150,14 +150,21 @@ pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<HostTensor
     Ok(HostTensor { shape, data })
 }
 
+/// Visits a model's parameter-holding modules with their HF names (see `QaModel::walk`).
+pub trait ParamWalker<B: Backend> {
+    fn linear(&mut self, name: String, l: &Linear<B>) -> Result<()>;
+    fn layer_norm(&mut self, name: String, n: &LayerNorm<B>) -> Result<()>;
+    fn embedding(&mut self, name: String, e: &Embedding<B>) -> Result<()>;
+}
+
 /// Collects parameters under their HF names and PyTorch layouts.
 #[derive(Debug, Default)]
 pub struct Exporter {
     pub tensors: BTreeMap<String, HostTensor>,
 }
 
-impl Exporter {
-    pub fn linear<B: Backend>(&mut self, name: String, l: &Linear<B>) -> Result<()> {
+impl<B: Backend> ParamWalker<B> for Exporter {
+    fn linear(&mut self, name: String, l: &Linear<B>) -> Result<()> {
         self.tensors.insert(
             format!("{name}.weight"),
             to_host(l.weight.val().transpose())?,
@@ -168,16 +175,41 @@ impl Exporter {
         }
         Ok(())
     }
-    pub fn layer_norm<B: Backend>(&mut self, name: String, n: &LayerNorm<B>) -> Result<()> {
+    fn layer_norm(&mut self, name: String, n: &LayerNorm<B>) -> Result<()> {
         self.tensors
             .insert(format!("{name}.weight"), to_host(n.weight.val())?);
         self.tensors
             .insert(format!("{name}.bias"), to_host(n.bias.val())?);
         Ok(())
     }
-    pub fn embedding<B: Backend>(&mut self, name: String, e: &Embedding<B>) -> Result<()> {
+    fn embedding(&mut self, name: String, e: &Embedding<B>) -> Result<()> {
         self.tensors
             .insert(format!("{name}.weight"), to_host(e.weight.val())?);
+        Ok(())
+    }
+}
+
+/// Maps parameter ids to HF names (optimizer state is saved by name, ids are per process).
+#[derive(Debug, Default)]
+pub struct ParamNames {
+    pub names: Vec<(burn::module::ParamId, String)>,
+}
+
+impl<B: Backend> ParamWalker<B> for ParamNames {
+    fn linear(&mut self, name: String, l: &Linear<B>) -> Result<()> {
+        self.names.push((l.weight.id, format!("{name}.weight")));
+        if let Some(b) = &l.bias {
+            self.names.push((b.id, format!("{name}.bias")));
+        }
+        Ok(())
+    }
+    fn layer_norm(&mut self, name: String, n: &LayerNorm<B>) -> Result<()> {
+        self.names.push((n.weight.id, format!("{name}.weight")));
+        self.names.push((n.bias.id, format!("{name}.bias")));
+        Ok(())
+    }
+    fn embedding(&mut self, name: String, e: &Embedding<B>) -> Result<()> {
+        self.names.push((e.weight.id, format!("{name}.weight")));
         Ok(())
     }
 }

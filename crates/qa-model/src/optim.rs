@@ -48,6 +48,48 @@ impl<B: Backend> AdamW<B> {
     }
 }
 
+impl<B: Backend> AdamW<B> {
+    /// Moments as host tensors named `exp_avg.NAME` / `exp_avg_sq.NAME` (burn layout,
+    /// flattened); `names` maps parameter ids to HF names.
+    pub fn export_moments(
+        &self,
+        names: &HashMap<ParamId, String>,
+    ) -> crate::error::Result<std::collections::BTreeMap<String, crate::weights::HostTensor>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (id, (m, v)) in &self.moments {
+            let Some(name) = names.get(id) else { continue };
+            out.insert(format!("exp_avg.{name}"), crate::nn::to_host(m.clone())?);
+            out.insert(format!("exp_avg_sq.{name}"), crate::nn::to_host(v.clone())?);
+        }
+        Ok(out)
+    }
+
+    /// Restores moments saved by [`Self::export_moments`]; `ids` maps HF names to the
+    /// current model's parameter ids.
+    pub fn import_moments(
+        &mut self,
+        tensors: &HashMap<String, crate::weights::HostTensor>,
+        ids: &HashMap<String, ParamId>,
+        device: &B::Device,
+    ) {
+        for (name, id) in ids {
+            let (Some(m), Some(v)) = (
+                tensors.get(&format!("exp_avg.{name}")),
+                tensors.get(&format!("exp_avg_sq.{name}")),
+            ) else {
+                continue;
+            };
+            let t = |h: &crate::weights::HostTensor| {
+                Tensor::<B, 1>::from_data(
+                    burn::tensor::TensorData::new(h.data.clone(), [h.data.len()]),
+                    device,
+                )
+            };
+            self.moments.insert(*id, (t(m), t(v)));
+        }
+    }
+}
+
 struct SumSquares<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
     total: Option<Tensor<B::InnerBackend, 1>>,

@@ -119,7 +119,7 @@ fn write_json_atomically(path: &Path, v: &Value) -> Result<()> {
 }
 
 /// Ids of biases and LayerNorm parameters: no weight decay for them (HF's grouping).
-fn no_decay_ids<B: Backend>(m: &QaModel<B>) -> HashSet<ParamId> {
+pub fn no_decay_ids<B: Backend>(m: &QaModel<B>) -> HashSet<ParamId> {
     let mut ids = HashSet::new();
     let mut linear = |l: &burn::nn::Linear<B>| {
         if let Some(b) = &l.bias {
@@ -155,7 +155,7 @@ fn no_decay_ids<B: Backend>(m: &QaModel<B>) -> HashSet<ParamId> {
 }
 
 /// Mean cross-entropy of start and end logits (HF's `(start_loss + end_loss) / 2`).
-fn qa_loss<B: Backend>(
+pub fn qa_loss<B: Backend>(
     start_logits: Tensor<B, 2>,
     end_logits: Tensor<B, 2>,
     start: Tensor<B, 1, Int>,
@@ -186,6 +186,89 @@ fn zero_padding_grad<B: AutodiffBackend>(
         };
         grads.register(id, g);
     }
+}
+
+/// Where an interrupted run stands; saved with the model and optimizer moments in
+/// `train_state/` every `save_steps` steps and removed when the run ends.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct ResumeState {
+    step: usize,
+    epoch: usize,
+    /// Accumulation groups already done in `epoch`.
+    groups_done: usize,
+    loss_sum: f64,
+    loss_count: usize,
+    examples_seen: usize,
+    train_seconds: f64,
+}
+
+/// The order of training features in `epoch`: a pure function of (seed, epoch), so a
+/// resumed run sees the same batches as an uninterrupted one.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .shuffle(&mut order);
+    order
+}
+
+fn param_ids<B: Backend>(
+    model: &QaModel<B>,
+    config: &ModelConfig,
+) -> Result<Vec<(ParamId, String)>> {
+    let mut names = crate::nn::ParamNames::default();
+    model.walk(config, &mut names)?;
+    Ok(names.names)
+}
+
+/// Writes model, optimizer moments and [`ResumeState`] to `out/train_state` (via a
+/// temporary folder renamed into place, so a kill never leaves half a state).
+fn save_train_state<B: AutodiffBackend>(
+    out: &Path,
+    model: &QaModel<B>,
+    config: &ModelConfig,
+    opt: &AdamW<B::InnerBackend>,
+    state: &ResumeState,
+) -> Result<()> {
+    let tmp = out.join("train_state.partial");
+    let dst = out.join("train_state");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    let valid = model.valid();
+    crate::weights::write_safetensors(
+        &tmp.join("model.safetensors"),
+        &valid.export(config)?.tensors,
+    )?;
+    let names: std::collections::HashMap<ParamId, String> =
+        param_ids(&valid, config)?.into_iter().collect();
+    crate::weights::write_safetensors(
+        &tmp.join("optimizer.safetensors"),
+        &opt.export_moments(&names)?,
+    )?;
+    write_json_atomically(&tmp.join("state.json"), &json!(state))?;
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::rename(&tmp, &dst).map_err(|e| ModelError::io(&dst, e))
+}
+
+/// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
+fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v.get("step").and_then(Value::as_u64))
+                .is_some_and(|s| s as usize <= step)
+        })
+        .collect();
+    let body = if kept.is_empty() {
+        String::new()
+    } else {
+        kept.join("\n") + "\n"
+    };
+    std::fs::write(path, body).map_err(|e| ModelError::io(path, e))
 }
 
 /// Outcome of [`train`].
@@ -276,13 +359,16 @@ pub fn train<B: AutodiffBackend>(
     );
 
     let metrics_path = out.join("metrics.jsonl");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(|e| ModelError::io(&metrics_path, e))?;
-    let mut metrics = MetricsLog(file, metrics_path);
-
+    let state_dir = out.join("train_state");
+    let resume: Option<ResumeState> = match std::fs::read(state_dir.join("state.json")) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
+                path: state_dir.join("state.json"),
+                message: format!("unreadable resume state: {e}"),
+            })?,
+        ),
+        Err(_) => None,
+    };
     let mut opt = AdamW::new(
         AdamWConfig {
             beta1: t.adam_beta1,
@@ -292,25 +378,71 @@ pub fn train<B: AutodiffBackend>(
         },
         no_decay_ids(&model),
     );
-    let mut rng = SplitMix64::new(t.seed);
-    let mut order: Vec<usize> = (0..train_features.len()).collect();
+    let state = match resume {
+        Some(state) => {
+            let weights = state_dir.join("model.safetensors");
+            let tensors = crate::weights::read_safetensors(&weights)?;
+            let mut source = WeightSource::new(weights, tensors, config.arch.prefix());
+            let (restored, report) = QaModel::build(&config, &mut source, device)?;
+            if !report.initialised.is_empty() {
+                return Err(ModelError::Invalid(format!(
+                    "{}: resume state lacks {}",
+                    state_dir.display(),
+                    report.initialised.join(", ")
+                )));
+            }
+            model = restored;
+            opt = AdamW::new(opt.config, no_decay_ids(&model));
+            let moments =
+                crate::weights::read_safetensors(&state_dir.join("optimizer.safetensors"))?;
+            let ids = param_ids(&model, &config)?
+                .into_iter()
+                .map(|(id, n)| (n, id))
+                .collect();
+            opt.import_moments(&moments, &ids, device);
+            opt.step = state.step;
+            // Dropout masks after the resume point come from a reseeded stream.
+            B::seed(device, t.seed.wrapping_add(state.step as u64));
+            truncate_metrics(&metrics_path, state.step)?;
+            tracing::info!("resuming from step {} (epoch {})", state.step, state.epoch);
+            state
+        }
+        None => {
+            let _ = std::fs::remove_file(&metrics_path);
+            ResumeState::default()
+        }
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| ModelError::io(&metrics_path, e))?;
+    let mut metrics = MetricsLog(file, metrics_path);
+
     let started = Instant::now();
-    let mut examples_seen = 0usize;
-    let mut loss_sum = 0.0f64;
-    let mut loss_count = 0usize;
+    let mut examples_seen = state.examples_seen;
+    let mut loss_sum = state.loss_sum;
+    let mut loss_count = state.loss_count;
     let mut window_loss = 0.0f64;
     let mut window_count = 0usize;
     let mut last_eval = None;
     let mut status = TrainStatus::Succeeded;
-    let mut step_no = 0usize;
-    let mut epoch = 0usize;
+    let mut step_no = state.step;
+    let mut epoch = state.epoch;
+    let mut skip_groups = state.groups_done;
     let mut window_start = Instant::now();
     let mut window_examples = 0usize;
 
     'training: while step_no < total_steps {
-        rng.shuffle(&mut order);
+        let order = epoch_order(train_features.len(), t.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-        for group in batches.chunks(t.gradient_accumulation_steps) {
+        // After a resume, the groups of the first epoch that were already done are skipped.
+        let skip = std::mem::take(&mut skip_groups);
+        for (group_index, group) in batches
+            .chunks(t.gradient_accumulation_steps)
+            .enumerate()
+            .skip(skip)
+        {
             let mut acc = GradientsAccumulator::<QaModel<B>>::new();
             let mut step_loss = 0.0;
             for idx in group {
@@ -389,6 +521,16 @@ pub fn train<B: AutodiffBackend>(
             }
             if let Some(every) = t.save_steps {
                 if step_no % every == 0 && !end_of_run {
+                    let snapshot = ResumeState {
+                        step: step_no,
+                        epoch,
+                        groups_done: group_index + 1,
+                        loss_sum,
+                        loss_count,
+                        examples_seen,
+                        train_seconds: state.train_seconds + started.elapsed().as_secs_f64(),
+                    };
+                    save_train_state(out, &model, &config, &opt, &snapshot)?;
                     save_model_dir(
                         &model.valid(),
                         &config,
@@ -403,7 +545,8 @@ pub fn train<B: AutodiffBackend>(
         }
         epoch += 1;
     }
-    let train_seconds = started.elapsed().as_secs_f64();
+    let train_seconds = state.train_seconds + started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&state_dir);
     save_model_dir(
         &model.valid(),
         &config,

@@ -160,11 +160,26 @@ fn train_predict_score_round_trip() {
     let eval = dir.with_file_name("eval-data.json");
     let vocab = dir.with_file_name("vocab.txt");
     for (p, n, seed) in [(&train, "150", "1"), (&eval, "40", "2")] {
-        let out = sweep(&["data", "synth", "--out", p.to_str().unwrap(), "--questions", n, "--seed", seed]);
+        let out = sweep(&[
+            "data",
+            "synth",
+            "--out",
+            p.to_str().unwrap(),
+            "--questions",
+            n,
+            "--seed",
+            seed,
+        ]);
         assert!(out.status.success());
     }
     let out = sweep(&[
-        "data", "vocab", "--dataset", train.to_str().unwrap(), "--dataset", eval.to_str().unwrap(), "--out",
+        "data",
+        "vocab",
+        "--dataset",
+        train.to_str().unwrap(),
+        "--dataset",
+        eval.to_str().unwrap(),
+        "--out",
         vocab.to_str().unwrap(),
     ]);
     assert!(out.status.success());
@@ -180,42 +195,231 @@ fn train_predict_score_round_trip() {
     )
     .unwrap();
     let run_dir = dir.with_file_name("run");
-    let out = sweep(&["train", "--config", config.to_str().unwrap(), "--out", run_dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sweep(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], "succeeded");
     assert_eq!(result["steps"], 4);
 
     let preds = dir.with_file_name("preds.json");
     let out = sweep(&[
-        "predict", "--model", run_dir.join("checkpoint").to_str().unwrap(), "--dataset", eval.to_str().unwrap(),
-        "--output", preds.to_str().unwrap(), "--max-seq-length", "96", "--doc-stride", "32",
+        "predict",
+        "--model",
+        run_dir.join("checkpoint").to_str().unwrap(),
+        "--dataset",
+        eval.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+        "--max-seq-length",
+        "96",
+        "--doc-stride",
+        "32",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = sweep(&["score", "--dataset", eval.to_str().unwrap(), "--predictions", preds.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sweep(&[
+        "score",
+        "--dataset",
+        eval.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+    ]);
     let score: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // `sweep predict` reproduces the trial's own final evaluation exactly.
-    assert_eq!(score["F1"].as_f64().unwrap(), (result["F1"].as_f64().unwrap() * 1000.0).round() / 1000.0);
+    assert_eq!(
+        score["F1"].as_f64().unwrap(),
+        (result["F1"].as_f64().unwrap() * 1000.0).round() / 1000.0
+    );
     assert_eq!(score["TOTAL"], 40);
 }
 
 #[test]
 fn bad_trial_config_names_the_key() {
     let config = tmp("bad-trial.yaml");
-    std::fs::write(&config, "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {epoch: 2}\n").unwrap();
-    let out = sweep(&["train", "--config", config.to_str().unwrap(), "--out", tmp("x").to_str().unwrap()]);
+    std::fs::write(
+        &config,
+        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {epoch: 2}\n",
+    )
+    .unwrap();
+    let out = sweep(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        tmp("x").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad-trial.yaml") && err.contains("epoch"), "{err}");
+    assert!(
+        err.contains("bad-trial.yaml") && err.contains("epoch"),
+        "{err}"
+    );
 }
 
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_device_without_cuda_build_is_a_clear_error() {
     let out = sweep(&[
-        "predict", "--model", "x", "--dataset", &shared("drcd/DRCD_dev.json"), "--output", "o.json", "--device", "cuda:0",
+        "predict",
+        "--model",
+        "x",
+        "--dataset",
+        &shared("drcd/DRCD_dev.json"),
+        "--output",
+        "o.json",
+        "--device",
+        "cuda:0",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("built without CUDA") && err.contains("--features cuda"), "{err}");
+    assert!(
+        err.contains("built without CUDA") && err.contains("--features cuda"),
+        "{err}"
+    );
+}
+
+/// Synthetic train/eval files and a char vocab under `dir`; returns the trial YAML text.
+fn tiny_trial(dir: &std::path::Path, train_extra: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let (train, eval, vocab) = (
+        dir.join("train.json"),
+        dir.join("eval.json"),
+        dir.join("vocab.txt"),
+    );
+    for (p, n, seed) in [(&train, "150", "1"), (&eval, "30", "2")] {
+        assert!(sweep(&[
+            "data",
+            "synth",
+            "--out",
+            p.to_str().unwrap(),
+            "--questions",
+            n,
+            "--seed",
+            seed
+        ])
+        .status
+        .success());
+    }
+    let v = [
+        "data",
+        "vocab",
+        "--dataset",
+        train.to_str().unwrap(),
+        "--out",
+        vocab.to_str().unwrap(),
+    ];
+    assert!(sweep(&v).status.success());
+    format!(
+        "model: {{preset: tiny, vocab: {}}}\nmodel_config: {{hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}}\n\
+         data: {{train: {}, eval: {}}}\ntrain: {{batch_size: 4, max_seq_length: 64, doc_stride: 16, learning_rate: 1.0e-3{train_extra}}}\n",
+        vocab.display(),
+        train.display(),
+        eval.display()
+    )
+}
+
+#[test]
+fn killed_trial_resumes_to_the_same_weights() {
+    let dir = tmp("resume");
+    let yaml = tiny_trial(&dir, ", max_steps: 60, save_steps: 5, eval_steps: 1000");
+    let config = dir.join("trial.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let (a, b) = (dir.join("uninterrupted"), dir.join("killed"));
+    let out = sweep(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Start again, kill -9 as soon as a resume state exists, then run to the end.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            b.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !b.join("train_state/state.json").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resume state appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !b.join("result.json").exists(),
+        "the run finished before it could be killed"
+    );
+    let out = sweep(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from step"));
+    assert!(
+        !b.join("train_state").exists(),
+        "resume state is removed at the end"
+    );
+    // Without dropout, a resumed run is the uninterrupted run, bit for bit.
+    let wa = std::fs::read(a.join("checkpoint/model.safetensors")).unwrap();
+    let wb = std::fs::read(b.join("checkpoint/model.safetensors")).unwrap();
+    assert!(wa == wb, "weights differ after resume");
+    let ra: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("result.json")).unwrap()).unwrap();
+    let rb: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("result.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            ra["F1"].clone(),
+            ra["train_loss"].clone(),
+            rb["steps"].clone()
+        ),
+        (rb["F1"].clone(), rb["train_loss"].clone(), 60.into())
+    );
+    // metrics.jsonl has each step once.
+    let lines = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("loss").is_some())
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    let mut dedup = steps.clone();
+    dedup.dedup();
+    assert_eq!(steps, dedup, "a step was logged twice: {steps:?}");
 }
