@@ -5,7 +5,7 @@ SHARED ?= $(abspath ../shared/data)
 RESULTS ?= results
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt demo bench venv clean
+.PHONY: all build test lint fmt demo bench venv gpu-prepare clean
 
 all: build
 
@@ -42,11 +42,25 @@ demo: build
 venv:
 	tools/setup-venv.sh >/dev/null
 
-## Benchmarks against HF transformers / Python in the same run; writes docs/benchmarks.md.
+## Benchmarks against HF transformers / PyTorch in the same run; writes docs/benchmarks.md.
 bench: venv
 	$(CARGO) build --release --locked -p qa-data --example bench_data
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data
+	$(CARGO) build --release --locked -p qa-model --example bench_train
+	CARGO_TARGET_DIR=target/ndarray $(CARGO) build --release --locked -p qa-model --example bench_train \
+		--no-default-features --features ndarray
+	$(PYTHON_VENV) tools/bench_train.py --flex target/release/examples/bench_train \
+		--ndarray target/ndarray/release/examples/bench_train
+
+## The CUDA build for the GPU machine (no GPU needed here): stripped binaries at the root,
+## then run scripts/gpu-check.sh there.
+gpu-prepare:
+	$(CARGO) build --release --locked -p cli --features cuda
+	$(CARGO) build --release --locked -p qa-model --example bench_train --features cuda
+	strip -o sweep-cuda target/release/sweep
+	strip -o bench_train-cuda target/release/examples/bench_train
+	@ls -la sweep-cuda bench_train-cuda
 
 clean:
 	$(CARGO) clean

@@ -8,6 +8,11 @@ mod exit_codes;
 
 use clap::{Parser, Subcommand};
 
+// burn-flex allocates large short-lived buffers on every op; mimalloc reuses them instead of
+// returning pages to the OS and faulting them in again (measured in docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sweep",
@@ -30,6 +35,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Write answers for a dataset with a trained checkpoint.
     Predict(commands::predict::PredictArgs),
+    /// Compare a checkpoint's logits on a device with recorded reference logits.
+    CheckLogits(commands::check_logits::CheckLogitsArgs),
 }
 
 fn main() {
@@ -51,6 +58,7 @@ fn main() {
         Command::Data(cmd) => commands::data::run(&cmd),
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::CheckLogits(args) => commands::check_logits::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

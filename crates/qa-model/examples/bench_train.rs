@@ -1,7 +1,7 @@
 //! Training-step throughput on the CPU backend, for `make bench` (tools/bench_train.py puts
 //! it next to PyTorch + transformers doing the same steps in the same run).
 //!
-//! Usage: bench_train PRESET VOCAB_SIZE BATCH SEQ WARMUP_STEPS TIMED_STEPS
+//! Usage: bench_train PRESET VOCAB_SIZE BATCH SEQ WARMUP_STEPS TIMED_STEPS [cpu|cuda] [f32|f16|bf16]
 //! One step = forward, QA loss, backward, global clipping, AdamW — what `sweep train` does.
 //! Prints one JSON object.
 
@@ -19,10 +19,41 @@ use qa_model::train::{no_decay_ids, qa_loss};
 use qa_model::weights::WeightSource;
 use spec::Preset;
 
-type B = Autodiff<CpuBackend>;
+// The same allocator as the `sweep` binary, so the numbers are what users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
+    let device = a.get(7).map(String::as_str).unwrap_or("cpu");
+    let precision = a.get(8).map(String::as_str).unwrap_or("f32");
+    match (device, precision) {
+        ("cpu", "f32") => run::<Autodiff<CpuBackend>>(&a, Default::default(), CPU_BACKEND_NAME),
+        #[cfg(feature = "cuda")]
+        ("cuda", "f32") => {
+            run::<Autodiff<burn::backend::Cuda<f32>>>(&a, Default::default(), "cuda-f32")
+        }
+        #[cfg(feature = "cuda")]
+        ("cuda", "f16") => run::<Autodiff<burn::backend::Cuda<burn::tensor::f16>>>(
+            &a,
+            Default::default(),
+            "cuda-f16",
+        ),
+        #[cfg(feature = "cuda")]
+        ("cuda", "bf16") => run::<Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(
+            &a,
+            Default::default(),
+            "cuda-bf16",
+        ),
+        _ => Err(format!("unsupported device/precision {device}/{precision} in this build").into()),
+    }
+}
+
+fn run<B: burn::tensor::backend::AutodiffBackend>(
+    a: &[String],
+    device: B::Device,
+    backend_name: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     if a.len() < 7 {
         return Err(
             "usage: bench_train PRESET VOCAB_SIZE BATCH SEQ WARMUP_STEPS TIMED_STEPS".into(),
@@ -36,7 +67,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         a[5].parse()?,
         a[6].parse()?,
     );
-    let device = Default::default();
     B::seed(&device, 1);
     let config = preset_config(preset, false, vocab)?;
     let mut source = WeightSource::empty(config.arch.prefix());
@@ -86,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         serde_json::json!({
-            "backend": CPU_BACKEND_NAME, "preset": a[1], "batch": batch, "seq": seq, "vocab": vocab,
+            "backend": backend_name, "preset": a[1], "batch": batch, "seq": seq, "vocab": vocab,
             "steps": timed, "ms_per_step": 1000.0 * secs / timed as f64,
             "examples_per_second": (batch * timed) as f64 / secs,
         })

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check_logits;
 pub mod data;
 pub mod device;
 pub mod predict;

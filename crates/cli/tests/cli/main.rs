@@ -423,3 +423,26 @@ fn killed_trial_resumes_to_the_same_weights() {
     dedup.dedup();
     assert_eq!(steps, dedup, "a step was logged twice: {steps:?}");
 }
+
+#[test]
+fn check_logits_against_hf_reference() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../qa-model/tests/fixtures");
+    for name in ["bert-tiny", "albert-tiny"] {
+        let dir = fixtures.join(name);
+        let out = sweep(&[
+            "check-logits",
+            "--model",
+            dir.to_str().unwrap(),
+            "--reference",
+            dir.join("expected_logits.json").to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["ok"], true);
+        assert!(v["max_abs_diff"].as_f64().unwrap() < 1e-5);
+    }
+}
