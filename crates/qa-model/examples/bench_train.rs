@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use burn::backend::Autodiff;
 use burn::optim::GradientsParams;
-use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use qa_model::backend::{CpuBackend, CPU_BACKEND_NAME};
 use qa_model::model::{int_tensor, QaBatch, QaModel};
