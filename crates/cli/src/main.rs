@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod alloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sweep",
@@ -40,6 +42,7 @@ enum Command {
 }
 
 fn main() {
+    alloc::keep_freed_memory();
     init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

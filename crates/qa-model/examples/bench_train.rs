@@ -24,6 +24,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
+    // As `sweep` does (crates/cli/src/alloc.rs): keep freed memory instead of returning it.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        return Err("run with MIMALLOC_PURGE_DELAY=-1 (tools/bench_train.py sets it), as sweep configures mimalloc".into());
+    }
     let device = a.get(7).map(String::as_str).unwrap_or("cpu");
     let precision = a.get(8).map(String::as_str).unwrap_or("f32");
     match (device, precision) {
