@@ -29,7 +29,10 @@ mod tests {
         let (before, after) = unsafe {
             let before = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
             keep_freed_memory();
-            (before, libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY))
+            (
+                before,
+                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+            )
         };
         // v3's documented default purge delay is 1000 ms.
         assert_eq!((before, after), (1000, -1));

@@ -1,6 +1,7 @@
-//! Batches of features as tensors, padded to the longest window of the batch (HF's
-//! dynamic padding; with the attention mask the result equals padding to max_seq_length
-//! up to float rounding, and it is much faster).
+//! Batches of features as tensors, padded to `max_seq_length` (run_qa's default) or to the
+//! longest window of the batch (dynamic padding: faster; the logits of real tokens are the
+//! same up to float rounding, but the QA loss, whose softmax covers padding positions in HF,
+//! differs).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -8,9 +9,16 @@ use qa_data::features::Feature;
 
 use crate::model::{int_tensor, QaBatch};
 
-/// Model inputs for `features`; `pad_id` fills the tail of shorter windows.
-pub fn batch<B: Backend>(features: &[&Feature], pad_id: u32, device: &B::Device) -> QaBatch<B> {
-    let len = features.iter().map(|f| f.len()).max().unwrap_or(1).max(1);
+/// Model inputs for `features`, padded with `pad_id` to `pad_to` tokens (HF's
+/// `padding="max_length"`) or, when `None`, to the batch's longest window.
+pub fn batch<B: Backend>(
+    features: &[&Feature],
+    pad_id: u32,
+    pad_to: Option<usize>,
+    device: &B::Device,
+) -> QaBatch<B> {
+    let longest = features.iter().map(|f| f.len()).max().unwrap_or(1).max(1);
+    let len = pad_to.map_or(longest, |n| n.max(longest));
     let rows = features.len();
     let (mut ids, mut types, mut mask) = (
         Vec::with_capacity(rows * len),

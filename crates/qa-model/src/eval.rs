@@ -30,13 +30,14 @@ pub fn logits<B: Backend>(
     features: &[Feature],
     batch_size: usize,
     pad_id: u32,
+    pad_to: Option<usize>,
     device: &B::Device,
 ) -> Result<(FeatureLogits, FeatureLogits)> {
     let mut starts = Vec::with_capacity(features.len());
     let mut ends = Vec::with_capacity(features.len());
     for chunk in features.chunks(batch_size.max(1)) {
         let refs: Vec<&Feature> = chunk.iter().collect();
-        let out = model.forward(batch::<B>(&refs, pad_id, device));
+        let out = model.forward(batch::<B>(&refs, pad_id, pad_to, device));
         let [rows, len] = out.start_logits.dims();
         let read = |t: burn::tensor::Tensor<B, 2>| -> Result<Vec<f32>> {
             t.into_data()
@@ -65,7 +66,8 @@ pub fn evaluate_model<B: Backend>(
     decode: DecodeConfig,
     device: &B::Device,
 ) -> Result<EvalResult> {
-    let (starts, ends) = logits(model, features, batch_size, pad_id, device)?;
+    // Real tokens' logits do not depend on padding; dynamic padding is simply faster.
+    let (starts, ends) = logits(model, features, batch_size, pad_id, None, device)?;
     let per_example = decode_dataset(dataset, features, &starts, &ends, decode);
     let predictions: HashMap<String, String> = dataset
         .examples

@@ -447,7 +447,8 @@ pub fn train<B: AutodiffBackend>(
             let mut step_loss = 0.0;
             for idx in group {
                 let feats: Vec<&Feature> = idx.iter().map(|&i| &train_features[i]).collect();
-                let input = batch::<B>(&feats, pad_id, device);
+                let pad_to = t.pad_to_max_length.then_some(t.max_seq_length);
+                let input = batch::<B>(&feats, pad_id, pad_to, device);
                 let (start, end) = labels::<B>(&feats, device);
                 let outp = model.forward(input);
                 let loss =

@@ -124,6 +124,9 @@ fn d_device() -> String {
 fn d_logging() -> usize {
     10
 }
+fn d_true() -> bool {
+    true
+}
 
 /// HF `TrainingArguments` / `run_qa` arguments that a trial may set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +184,11 @@ pub struct TrainSpec {
     pub save_steps: Option<usize>,
     #[serde(default = "d_logging")]
     pub logging_steps: usize,
+    /// Pad every window to `max_seq_length` (run_qa's default). HF's QA loss takes the
+    /// softmax over padding positions too, so this changes the loss, not only the speed;
+    /// `false` pads each batch to its longest window (run_qa's `--pad_to_max_length False`).
+    #[serde(default = "d_true")]
+    pub pad_to_max_length: bool,
 }
 
 impl Default for TrainSpec {

@@ -174,3 +174,40 @@ fn wrong_shape_names_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn sharded_safetensors_with_index_match_hf() {
+    let dir = fixture("bert-tiny");
+    let tensors = qa_model::weights::read_safetensors(&dir.join("model.safetensors")).unwrap();
+    let out = std::env::temp_dir().join(format!("qa-model-sharded-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let (mut a, mut b) = (
+        std::collections::BTreeMap::new(),
+        std::collections::BTreeMap::new(),
+    );
+    let mut weight_map = serde_json::Map::new();
+    for (i, (k, v)) in tensors.into_iter().enumerate() {
+        let shard = if i % 2 == 0 {
+            "model-00001-of-00002.safetensors"
+        } else {
+            "model-00002-of-00002.safetensors"
+        };
+        weight_map.insert(k.clone(), shard.into());
+        if i % 2 == 0 {
+            a.insert(k, v)
+        } else {
+            b.insert(k, v)
+        };
+    }
+    qa_model::weights::write_safetensors(&out.join("model-00001-of-00002.safetensors"), &a)
+        .unwrap();
+    qa_model::weights::write_safetensors(&out.join("model-00002-of-00002.safetensors"), &b)
+        .unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(out.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::copy(dir.join("config.json"), out.join("config.json")).unwrap();
+    let (model, _, report) =
+        load_model_dir::<CpuBackend>(&out, &Default::default(), &Default::default()).unwrap();
+    assert!(report.initialised.is_empty() && report.unused.is_empty());
+    assert!(max_diff(&model, &expected(&dir)) < 1e-4);
+}

@@ -91,9 +91,9 @@ fn tiny_model_learns_the_synthetic_set() {
     );
     assert_eq!(r.status, TrainStatus::Succeeded);
     assert_eq!(r.steps, 300);
-    // Measured: untrained 7.7 → 24.6 after 300 steps (answer types first, then subjects).
+    // Measured: untrained 7.7 → 43.7 after 300 steps (answer types first, then subjects).
     assert!(
-        r.f1 > before.scores.f1 + 12.0 && r.f1 > 2.0 * before.scores.f1,
+        r.f1 > before.scores.f1 + 20.0 && r.f1 > 3.0 * before.scores.f1,
         "F1 {} vs untrained {}",
         r.f1,
         before.scores.f1
