@@ -47,20 +47,18 @@ bench: venv
 	$(CARGO) build --release --locked -p qa-data --example bench_data
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data
-	$(CARGO) build --release --locked -p qa-model --example bench_train
-	CARGO_TARGET_DIR=target/ndarray $(CARGO) build --release --locked -p qa-model --example bench_train \
+	$(CARGO) build --release --locked -p cli
+	CARGO_TARGET_DIR=target/ndarray $(CARGO) build --release --locked -p cli \
 		--no-default-features --features ndarray
-	$(PYTHON_VENV) tools/bench_train.py --flex target/release/examples/bench_train \
-		--ndarray target/ndarray/release/examples/bench_train
+	$(PYTHON_VENV) tools/bench_train.py --flex target/release/sweep --ndarray target/ndarray/release/sweep
 
-## The CUDA build for the GPU machine (no GPU needed here): stripped binaries at the root,
-## then run scripts/gpu-check.sh there.
+## The CUDA build for the GPU machine (no GPU needed here): a stripped `sweep-cuda` at the
+## root (about 40 MiB; it must stay under the 64 MiB that travels), then run
+## scripts/gpu-check.sh there.
 gpu-prepare:
-	$(CARGO) build --release --locked -p cli --features cuda
-	$(CARGO) build --release --locked -p qa-model --example bench_train --features cuda
-	strip -o sweep-cuda target/release/sweep
-	strip -o bench_train-cuda target/release/examples/bench_train
-	@ls -la sweep-cuda bench_train-cuda
+	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --locked -p cli --features cuda
+	strip -o sweep-cuda target/cuda/release/sweep
+	@ls -la sweep-cuda
 
 clean:
 	$(CARGO) clean

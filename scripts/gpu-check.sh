@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (no Rust there): CUDA path parity, throughput against PyTorch,
-# and a short real training run. Expects the stripped CUDA build at ./sweep-cuda and
-# ./bench_train-cuda (make gpu-prepare), the repository's fixtures, and $OUT.
+# and a short real training run. Expects the stripped CUDA build at ./sweep-cuda
+# (make gpu-prepare), the repository's fixtures, and $OUT.
 # Writes logs and summary.json under $OUT; ends well inside 8 minutes.
 set -uo pipefail
 OUT="${OUT:-$(pwd)/gpu-out}"
@@ -28,7 +28,8 @@ done
 log "2. throughput: burn-cuda vs PyTorch (base preset, seq 384)"
 for b in 32 4; do
   for p in f32 bf16 f16; do
-    timeout 150 ./bench_train-cuda base 21128 "$b" 384 3 10 cuda "$p" >> "$summary" 2>> "$OUT/bench.log" \
+    timeout 150 ./sweep-cuda bench-train --preset base --batch "$b" --seq 384 --warmup 3 --steps 10 \
+      --device cuda:0 --precision "$p" >> "$summary" 2>> "$OUT/bench.log" \
       || echo "{\"bench_failed\": \"base b$b $p\"}" >> "$summary"
   done
   timeout 150 python3 tools/bench_gpu_torch.py base "$b" 384 3 10 >> "$summary" 2>> "$OUT/bench.log" \

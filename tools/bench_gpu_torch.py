@@ -1,6 +1,6 @@
 """PyTorch baseline for the GPU benchmark (issue: GPU): HF BertForQuestionAnswering built from
 a config (random init, no download), the same batch/sequence/optimizer step as
-`bench_train ... cuda`, in f32 (TF32 allowed, as burn's autotune may pick it) and bf16
+`sweep bench-train --device cuda:0`, in f32 (TF32 allowed, as burn's autotune may pick it) and bf16
 autocast, timed with CUDA events after warm-up. Prints JSON lines.
 
 Usage: python bench_gpu_torch.py PRESET BATCH SEQ WARMUP TIMED

@@ -3,7 +3,7 @@ transformers BertForQuestionAnswering doing the same step (forward, QA loss, bac
 clip_grad_norm_, AdamW) on the same batch shapes, on the same CPU, in the same run.
 Writes the table into docs/benchmarks.md (between the bench:train markers).
 
-Usage: python bench_train.py --flex BIN --ndarray BIN
+Usage: python bench_train.py --flex SWEEP_BIN --ndarray SWEEP_BIN   (sweep built with each CPU backend)
 """
 import argparse
 import datetime
@@ -51,9 +51,9 @@ def torch_step_time(preset, warm, timed):
 
 
 def rust(bin_path, preset, warm, timed):
-    env = dict(os.environ, MIMALLOC_PURGE_DELAY="-1")  # what `sweep` sets in-process
-    out = subprocess.run([bin_path, preset, str(VOCAB), str(BATCH), str(SEQ), str(warm), str(timed)],
-                         check=True, capture_output=True, text=True, env=env)
+    out = subprocess.run([bin_path, "bench-train", "--preset", preset, "--vocab-size", str(VOCAB),
+                          "--batch", str(BATCH), "--seq", str(SEQ), "--warmup", str(warm), "--steps", str(timed)],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
@@ -77,7 +77,7 @@ def main():
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {bench_data.cpu_name()}, {os.cpu_count()} cores",
-        "- command: `make bench` (tools/bench_train.py; crates/qa-model/examples/bench_train.rs)",
+        "- command: `make bench` (tools/bench_train.py → `sweep bench-train`, crates/qa-model/src/bench.rs)",
         f"- peer: PyTorch {torch.__version__} eager ({torch.get_num_threads()} threads), transformers "
         "BertForQuestionAnswering, AdamW, clip_grad_norm_; same shapes, random ids",
         "",

@@ -39,6 +39,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Compare a checkpoint's logits on a device with recorded reference logits.
     CheckLogits(commands::check_logits::CheckLogitsArgs),
+    /// Measure training-step throughput of a preset model on a device.
+    BenchTrain(commands::bench_train::BenchTrainArgs),
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn main() {
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::CheckLogits(args) => commands::check_logits::run(&args),
+        Command::BenchTrain(args) => commands::bench_train::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

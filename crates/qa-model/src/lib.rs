@@ -11,6 +11,7 @@
 //! - [`backend`]: the compiled-in backends and `--device` parsing.
 
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

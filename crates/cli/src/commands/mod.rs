@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench_train;
 pub mod check_logits;
 pub mod data;
 pub mod device;

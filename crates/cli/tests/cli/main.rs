@@ -446,3 +446,34 @@ fn check_logits_against_hf_reference() {
         assert!(v["max_abs_diff"].as_f64().unwrap() < 1e-5);
     }
 }
+
+#[test]
+fn bench_train_measures_a_step() {
+    let args = [
+        "bench-train",
+        "--preset",
+        "tiny",
+        "--vocab-size",
+        "100",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--warmup",
+        "0",
+        "--steps",
+        "1",
+    ];
+    let out = sweep(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["batch"], 2);
+    let out = sweep(&["bench-train", "--precision", "bf16"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a CUDA device"));
+}
