@@ -52,8 +52,9 @@ pub struct Prepared<B: Backend> {
     pub model: QaModel<B>,
     pub config: ModelConfig,
     pub tokenizer: BertTokenizer,
-    /// Folder whose tokenizer files a checkpoint copies.
-    pub tokenizer_dir: PathBuf,
+    /// Folder whose tokenizer files a checkpoint copies (`None` for presets, whose
+    /// checkpoint gets their vocab.txt and casing written instead).
+    pub tokenizer_dir: Option<PathBuf>,
 }
 
 /// Tokenizer and model of a trial: a HF directory (`model.init`) or a preset with a vocab.
@@ -72,7 +73,7 @@ pub fn prepare<B: Backend>(trial: &TrialConfig, device: &B::Device) -> Result<Pr
             model,
             config,
             tokenizer,
-            tokenizer_dir: dir.clone(),
+            tokenizer_dir: Some(dir.clone()),
         });
     }
     let (Some(preset), Some(vocab)) = (trial.model.preset, &trial.model.vocab) else {
@@ -90,14 +91,32 @@ pub fn prepare<B: Backend>(trial: &TrialConfig, device: &B::Device) -> Result<Pr
         .with_overrides(overrides, "model_config")?;
     let mut source = WeightSource::empty(config.arch.prefix());
     let (model, _) = QaModel::build(&config, &mut source, device)?;
-    // A preset's checkpoint carries its vocab and casing so `sweep predict` reads it back.
-    let tokenizer_dir = vocab.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(Prepared {
         model,
         config,
         tokenizer,
-        tokenizer_dir,
+        tokenizer_dir: None,
     })
+}
+
+/// Writes `out/checkpoint`: the HF directory, plus for presets their vocab.txt and casing,
+/// so `sweep predict` and transformers read it back.
+fn write_checkpoint<B: Backend>(
+    out: &Path,
+    model: &QaModel<B>,
+    config: &ModelConfig,
+    trial: &TrialConfig,
+    tokenizer_dir: Option<&Path>,
+) -> Result<()> {
+    let dir = out.join("checkpoint");
+    save_model_dir(model, config, tokenizer_dir, &dir)?;
+    if let (Some(_), Some(vocab)) = (trial.model.preset, &trial.model.vocab) {
+        let dst = dir.join("vocab.txt");
+        std::fs::copy(vocab, &dst).map_err(|e| ModelError::io(vocab, e))?;
+        let casing = json!({"do_lower_case": trial.model.do_lower_case.unwrap_or(true)});
+        write_json_atomically(&dir.join("tokenizer_config.json"), &casing)?;
+    }
+    Ok(())
 }
 
 /// Appends JSON lines to metrics.jsonl, flushing each (the runner tails the file).
@@ -532,11 +551,12 @@ pub fn train<B: AutodiffBackend>(
                         train_seconds: state.train_seconds + started.elapsed().as_secs_f64(),
                     };
                     save_train_state(out, &model, &config, &opt, &snapshot)?;
-                    save_model_dir(
+                    write_checkpoint(
+                        out,
                         &model.valid(),
                         &config,
-                        Some(&tokenizer_dir),
-                        &out.join("checkpoint"),
+                        trial,
+                        tokenizer_dir.as_deref(),
                     )?;
                 }
             }
@@ -547,22 +567,13 @@ pub fn train<B: AutodiffBackend>(
         epoch += 1;
     }
     let train_seconds = state.train_seconds + started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&state_dir);
-    save_model_dir(
+    write_checkpoint(
+        out,
         &model.valid(),
         &config,
-        Some(&tokenizer_dir),
-        &out.join("checkpoint"),
+        trial,
+        tokenizer_dir.as_deref(),
     )?;
-    if trial.model.preset.is_some() {
-        // The preset's vocab and casing travel with the checkpoint.
-        if let Some(vocab) = &trial.model.vocab {
-            let dst = out.join("checkpoint").join("vocab.txt");
-            std::fs::copy(vocab, &dst).map_err(|e| ModelError::io(vocab, e))?;
-        }
-        let tc = json!({"do_lower_case": trial.model.do_lower_case.unwrap_or(true)});
-        write_json_atomically(&out.join("checkpoint").join("tokenizer_config.json"), &tc)?;
-    }
     let (em, f1) = last_eval
         .as_ref()
         .map(|r| (r.scores.em, r.scores.f1))
@@ -586,5 +597,7 @@ pub fn train<B: AutodiffBackend>(
         m.insert("inert_model_config_keys".into(), json!(config.inert_keys()));
     }
     write_json_atomically(&out.join("result.json"), &v)?;
+    // Only now is the run complete; until here a kill resumes from the last state.
+    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(result)
 }

@@ -13,6 +13,17 @@ fn sweep(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `sweep` and fails the test with its stderr unless it succeeds.
+fn sweep_ok(args: &[&str]) -> Output {
+    let out = sweep(args);
+    assert!(
+        out.status.success(),
+        "sweep {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn shared(rel: &str) -> String {
     let dir = std::env::var_os("QA_SWEEP_SHARED_DATA")
         .map(PathBuf::from)
@@ -30,18 +41,13 @@ fn tmp(name: &str) -> PathBuf {
 fn score_prints_official_json() {
     let preds = tmp("preds.json");
     std::fs::write(&preds, r#"{"1147-2-1": "梵語", "1147-2-2": "錯的答案"}"#).unwrap();
-    let out = sweep(&[
+    let out = sweep_ok(&[
         "score",
         "--dataset",
         &shared("drcd/DRCD_test.json"),
         "--predictions",
         preds.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["TOTAL"], 3493);
     assert_eq!(v["SKIP"], 3491);
@@ -58,7 +64,7 @@ fn synth_is_deterministic_and_scores_itself_100() {
     let a = tmp("a.json");
     let b = tmp("b.json");
     for p in [&a, &b] {
-        let out = sweep(&[
+        let out = sweep_ok(&[
             "data",
             "synth",
             "--out",
@@ -102,7 +108,7 @@ fn synth_is_deterministic_and_scores_itself_100() {
 
 #[test]
 fn stats_reports_windows_and_unknown_tokens() {
-    let out = sweep(&[
+    let out = sweep_ok(&[
         "data",
         "stats",
         "--dataset",
@@ -111,11 +117,6 @@ fn stats_reports_windows_and_unknown_tokens() {
         &shared("vocab/bert-base-chinese-vocab.txt"),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["load"]["questions"], 3524);
     assert!(v["eval_features"].as_u64().unwrap() > 3524);
@@ -195,24 +196,19 @@ fn train_predict_score_round_trip() {
     )
     .unwrap();
     let run_dir = dir.with_file_name("run");
-    let out = sweep(&[
+    let out = sweep_ok(&[
         "train",
         "--config",
         config.to_str().unwrap(),
         "--out",
         run_dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], "succeeded");
     assert_eq!(result["steps"], 4);
 
     let preds = dir.with_file_name("preds.json");
-    let out = sweep(&[
+    sweep_ok(&[
         "predict",
         "--model",
         run_dir.join("checkpoint").to_str().unwrap(),
@@ -225,12 +221,7 @@ fn train_predict_score_round_trip() {
         "--doc-stride",
         "32",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = sweep(&[
+    let out = sweep_ok(&[
         "score",
         "--dataset",
         eval.to_str().unwrap(),
@@ -338,18 +329,13 @@ fn killed_trial_resumes_to_the_same_weights() {
     let config = dir.join("trial.yaml");
     std::fs::write(&config, yaml).unwrap();
     let (a, b) = (dir.join("uninterrupted"), dir.join("killed"));
-    let out = sweep(&[
+    sweep_ok(&[
         "train",
         "--config",
         config.to_str().unwrap(),
         "--out",
         a.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
     // Start again, kill -9 as soon as a resume state exists, then run to the end.
     let mut child = Command::new(env!("CARGO_BIN_EXE_sweep"))
@@ -378,18 +364,13 @@ fn killed_trial_resumes_to_the_same_weights() {
         !b.join("result.json").exists(),
         "the run finished before it could be killed"
     );
-    let out = sweep(&[
+    let out = sweep_ok(&[
         "train",
         "--config",
         config.to_str().unwrap(),
         "--out",
         b.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from step"));
     assert!(
         !b.join("train_state").exists(),
@@ -429,18 +410,13 @@ fn check_logits_against_hf_reference() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../qa-model/tests/fixtures");
     for name in ["bert-tiny", "albert-tiny"] {
         let dir = fixtures.join(name);
-        let out = sweep(&[
+        let out = sweep_ok(&[
             "check-logits",
             "--model",
             dir.to_str().unwrap(),
             "--reference",
             dir.join("expected_logits.json").to_str().unwrap(),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["ok"], true);
         assert!(v["max_abs_diff"].as_f64().unwrap() < 1e-5);
