@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
 //! - [`train`], [`optim`], [`eval`]: HF Trainer semantics, AdamW, the official metric.
 //! - [`presets`]: random-init models for runs without pretrained weights.
+//! - `resume`: train_state/ for resuming killed trials.
 //! - [`backend`]: the compiled-in backends and `--device` parsing.
 
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod presets;
+mod resume;
 pub mod train;
 pub mod weights;
 

@@ -21,7 +21,6 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use qa_data::decode::DecodeConfig;
 use qa_data::features::{build_features, Feature, FeatureConfig, Split};
-use qa_data::rng::SplitMix64;
 use qa_data::squad::Dataset;
 use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 use serde_json::{json, Value};
@@ -35,6 +34,9 @@ use crate::eval::evaluate_model;
 use crate::model::QaModel;
 use crate::optim::{linear_schedule, step, AdamW, AdamWConfig};
 use crate::presets::preset_config;
+use crate::resume::{
+    epoch_order, restore, save_train_state, truncate_metrics, Restored, ResumeState,
+};
 use crate::weights::{read_checkpoint, WeightSource};
 
 /// How a training run ended.
@@ -130,7 +132,7 @@ impl MetricsLog {
     }
 }
 
-fn write_json_atomically(path: &Path, v: &Value) -> Result<()> {
+pub(crate) fn write_json_atomically(path: &Path, v: &Value) -> Result<()> {
     let partial = path.with_extension("json.partial");
     let text = serde_json::to_string_pretty(v).map_err(|e| ModelError::Invalid(e.to_string()))?;
     std::fs::write(&partial, text).map_err(|e| ModelError::io(&partial, e))?;
@@ -205,89 +207,6 @@ fn zero_padding_grad<B: AutodiffBackend>(
         };
         grads.register(id, g);
     }
-}
-
-/// Where an interrupted run stands; saved with the model and optimizer moments in
-/// `train_state/` every `save_steps` steps and removed when the run ends.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct ResumeState {
-    step: usize,
-    epoch: usize,
-    /// Accumulation groups already done in `epoch`.
-    groups_done: usize,
-    loss_sum: f64,
-    loss_count: usize,
-    examples_seen: usize,
-    train_seconds: f64,
-}
-
-/// The order of training features in `epoch`: a pure function of (seed, epoch), so a
-/// resumed run sees the same batches as an uninterrupted one.
-fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .shuffle(&mut order);
-    order
-}
-
-fn param_ids<B: Backend>(
-    model: &QaModel<B>,
-    config: &ModelConfig,
-) -> Result<Vec<(ParamId, String)>> {
-    let mut names = crate::nn::ParamNames::default();
-    model.walk(config, &mut names)?;
-    Ok(names.names)
-}
-
-/// Writes model, optimizer moments and [`ResumeState`] to `out/train_state` (via a
-/// temporary folder renamed into place, so a kill never leaves half a state).
-fn save_train_state<B: AutodiffBackend>(
-    out: &Path,
-    model: &QaModel<B>,
-    config: &ModelConfig,
-    opt: &AdamW<B::InnerBackend>,
-    state: &ResumeState,
-) -> Result<()> {
-    let tmp = out.join("train_state.partial");
-    let dst = out.join("train_state");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    let valid = model.valid();
-    crate::weights::write_safetensors(
-        &tmp.join("model.safetensors"),
-        &valid.export(config)?.tensors,
-    )?;
-    let names: std::collections::HashMap<ParamId, String> =
-        param_ids(&valid, config)?.into_iter().collect();
-    crate::weights::write_safetensors(
-        &tmp.join("optimizer.safetensors"),
-        &opt.export_moments(&names)?,
-    )?;
-    write_json_atomically(&tmp.join("state.json"), &json!(state))?;
-    let _ = std::fs::remove_dir_all(&dst);
-    std::fs::rename(&tmp, &dst).map_err(|e| ModelError::io(&dst, e))
-}
-
-/// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
-fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .and_then(|v| v.get("step").and_then(Value::as_u64))
-                .is_some_and(|s| s as usize <= step)
-        })
-        .collect();
-    let body = if kept.is_empty() {
-        String::new()
-    } else {
-        kept.join("\n") + "\n"
-    };
-    std::fs::write(path, body).map_err(|e| ModelError::io(path, e))
 }
 
 /// Outcome of [`train`].
@@ -379,15 +298,6 @@ pub fn train<B: AutodiffBackend>(
 
     let metrics_path = out.join("metrics.jsonl");
     let state_dir = out.join("train_state");
-    let resume: Option<ResumeState> = match std::fs::read(state_dir.join("state.json")) {
-        Ok(bytes) => Some(
-            serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
-                path: state_dir.join("state.json"),
-                message: format!("unreadable resume state: {e}"),
-            })?,
-        ),
-        Err(_) => None,
-    };
     let mut opt = AdamW::new(
         AdamWConfig {
             beta1: t.adam_beta1,
@@ -397,29 +307,14 @@ pub fn train<B: AutodiffBackend>(
         },
         no_decay_ids(&model),
     );
-    let state = match resume {
-        Some(state) => {
-            let weights = state_dir.join("model.safetensors");
-            let tensors = crate::weights::read_safetensors(&weights)?;
-            let mut source = WeightSource::new(weights, tensors, config.arch.prefix());
-            let (restored, report) = QaModel::build(&config, &mut source, device)?;
-            if !report.initialised.is_empty() {
-                return Err(ModelError::Invalid(format!(
-                    "{}: resume state lacks {}",
-                    state_dir.display(),
-                    report.initialised.join(", ")
-                )));
-            }
+    let state = match restore::<B>(&state_dir, &config, opt.config, device)? {
+        Some(Restored {
+            model: restored,
+            opt: restored_opt,
+            state,
+        }) => {
             model = restored;
-            opt = AdamW::new(opt.config, no_decay_ids(&model));
-            let moments =
-                crate::weights::read_safetensors(&state_dir.join("optimizer.safetensors"))?;
-            let ids = param_ids(&model, &config)?
-                .into_iter()
-                .map(|(id, n)| (n, id))
-                .collect();
-            opt.import_moments(&moments, &ids, device);
-            opt.step = state.step;
+            opt = restored_opt;
             // Dropout masks after the resume point come from a reseeded stream.
             B::seed(device, t.seed.wrapping_add(state.step as u64));
             truncate_metrics(&metrics_path, state.step)?;

@@ -1,0 +1,146 @@
+//! Resuming a killed trial: every `save_steps` steps `train_state/` receives the model, the
+//! AdamW moments (by HF parameter name: parameter ids are per process) and the position in
+//! the data order; a new run with the same output folder continues from it. The data order
+//! of an epoch is a pure function of (seed, epoch), so the resumed run sees the batches the
+//! uninterrupted one would have.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::{AutodiffModule, ParamId};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use qa_data::rng::SplitMix64;
+use serde_json::{json, Value};
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::model::QaModel;
+use crate::optim::{AdamW, AdamWConfig};
+use crate::train::{no_decay_ids, write_json_atomically};
+use crate::weights::{read_safetensors, write_safetensors, WeightSource};
+
+/// Where an interrupted run stands; saved with the model and optimizer moments in
+/// `train_state/` every `save_steps` steps and removed when the run ends.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ResumeState {
+    pub step: usize,
+    pub epoch: usize,
+    /// Accumulation groups already done in `epoch`.
+    pub groups_done: usize,
+    pub loss_sum: f64,
+    pub loss_count: usize,
+    pub examples_seen: usize,
+    pub train_seconds: f64,
+}
+
+/// The order of training features in `epoch`: a pure function of (seed, epoch), so a
+/// resumed run sees the same batches as an uninterrupted one.
+pub(crate) fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .shuffle(&mut order);
+    order
+}
+
+fn param_ids<B: Backend>(
+    model: &QaModel<B>,
+    config: &ModelConfig,
+) -> Result<Vec<(ParamId, String)>> {
+    let mut names = crate::nn::ParamNames::default();
+    model.walk(config, &mut names)?;
+    Ok(names.names)
+}
+
+/// Writes model, optimizer moments and [`ResumeState`] to `out/train_state` (via a
+/// temporary folder renamed into place, so a kill never leaves half a state).
+pub(crate) fn save_train_state<B: AutodiffBackend>(
+    out: &Path,
+    model: &QaModel<B>,
+    config: &ModelConfig,
+    opt: &AdamW<B::InnerBackend>,
+    state: &ResumeState,
+) -> Result<()> {
+    let tmp = out.join("train_state.partial");
+    let dst = out.join("train_state");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    let valid = model.valid();
+    write_safetensors(
+        &tmp.join("model.safetensors"),
+        &valid.export(config)?.tensors,
+    )?;
+    let names: HashMap<ParamId, String> = param_ids(&valid, config)?.into_iter().collect();
+    write_safetensors(
+        &tmp.join("optimizer.safetensors"),
+        &opt.export_moments(&names)?,
+    )?;
+    write_json_atomically(&tmp.join("state.json"), &json!(state))?;
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::rename(&tmp, &dst).map_err(|e| ModelError::io(&dst, e))
+}
+
+/// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
+pub(crate) fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v.get("step").and_then(Value::as_u64))
+                .is_some_and(|s| s as usize <= step)
+        })
+        .collect();
+    let body = if kept.is_empty() {
+        String::new()
+    } else {
+        kept.join("\n") + "\n"
+    };
+    std::fs::write(path, body).map_err(|e| ModelError::io(path, e))
+}
+
+/// What [`restore`] brings back.
+pub(crate) struct Restored<B: AutodiffBackend> {
+    pub model: QaModel<B>,
+    pub opt: AdamW<B::InnerBackend>,
+    pub state: ResumeState,
+}
+
+/// Model, optimizer and position from `state_dir`, when a previous run left one.
+pub(crate) fn restore<B: AutodiffBackend>(
+    state_dir: &Path,
+    config: &ModelConfig,
+    opt_config: AdamWConfig,
+    device: &B::Device,
+) -> Result<Option<Restored<B>>> {
+    let state_path = state_dir.join("state.json");
+    let Ok(bytes) = std::fs::read(&state_path) else {
+        return Ok(None);
+    };
+    let state: ResumeState = serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
+        path: state_path.clone(),
+        message: format!("unreadable resume state: {e}"),
+    })?;
+    let weights = state_dir.join("model.safetensors");
+    let tensors = read_safetensors(&weights)?;
+    let mut source = WeightSource::new(weights, tensors, config.arch.prefix());
+    let (model, report) = QaModel::build(config, &mut source, device)?;
+    if !report.initialised.is_empty() {
+        return Err(ModelError::Invalid(format!(
+            "{}: resume state lacks {}",
+            state_dir.display(),
+            report.initialised.join(", ")
+        )));
+    }
+    let mut opt = AdamW::new(opt_config, no_decay_ids(&model));
+    let moments = read_safetensors(&state_dir.join("optimizer.safetensors"))?;
+    let ids = param_ids(&model, config)?
+        .into_iter()
+        .map(|(id, n)| (n, id))
+        .collect();
+    opt.import_moments(&moments, &ids, device);
+    opt.step = state.step;
+    Ok(Some(Restored { model, opt, state }))
+}
