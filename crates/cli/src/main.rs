@@ -72,13 +72,16 @@ fn main() {
     }
 }
 
-/// Logs to stderr; `SWEEP_LOG` takes tracing's filter syntax (default `info`).
+/// Logs to stderr (colours only on a terminal); `SWEEP_LOG` takes tracing's filter syntax
+/// (default `info`).
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWEEP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();
