@@ -19,7 +19,7 @@ from transformers import BertConfig, BertForQuestionAnswering
 import bench_data
 
 PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4)}
-CASES = [("tiny", 3, 12), ("mini", 2, 5)]
+CASES = [("tiny", 3, 24), ("mini", 2, 8)]
 VOCAB, BATCH, SEQ = 21128, 16, 128
 
 
