@@ -260,6 +260,25 @@ fn bad_trial_config_names_the_key() {
     );
 }
 
+#[test]
+fn half_precision_on_cpu_is_a_clear_error() {
+    let config = tmp("fp16-trial.yaml");
+    std::fs::write(
+        &config,
+        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {fp16: true}\n",
+    )
+    .unwrap();
+    let out = sweep(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        tmp("y").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a CUDA device"));
+}
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_device_without_cuda_build_is_a_clear_error() {
