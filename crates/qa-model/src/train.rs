@@ -26,7 +26,7 @@ use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 use serde_json::{json, Value};
 use spec::{Precision, TrialConfig};
 
-use crate::checkpoint::{log_report, save_model_dir};
+use crate::checkpoint::{load_model_dir, save_model_dir};
 use crate::config::ModelConfig;
 use crate::data::{batch, labels};
 use crate::error::{ModelError, Result};
@@ -37,7 +37,7 @@ use crate::presets::preset_config;
 use crate::resume::{
     epoch_order, restore, save_train_state, truncate_metrics, Restored, ResumeState,
 };
-use crate::weights::{read_checkpoint, WeightSource};
+use crate::weights::WeightSource;
 
 /// How a training run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -65,12 +65,7 @@ pub fn prepare<B: Backend>(trial: &TrialConfig, device: &B::Device) -> Result<Pr
     let overrides = &trial.model_config;
     if let Some(dir) = &trial.model.init {
         let tokenizer = BertTokenizer::from_model_dir(dir)?;
-        let config_path = dir.join("config.json");
-        let config = ModelConfig::load(&config_path)?.with_overrides(overrides, "model_config")?;
-        let (weights, tensors) = read_checkpoint(dir)?;
-        let mut source = WeightSource::new(weights, tensors, config.arch.prefix());
-        let (model, report) = QaModel::build(&config, &mut source, device)?;
-        log_report(&report);
+        let (model, config, _) = load_model_dir(dir, overrides, device)?;
         return Ok(Prepared {
             model,
             config,
