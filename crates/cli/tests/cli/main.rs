@@ -237,23 +237,29 @@ fn train_predict_score_round_trip() {
     assert_eq!(score["TOTAL"], 40);
 }
 
-#[test]
-fn bad_trial_config_names_the_key() {
-    let config = tmp("bad-trial.yaml");
-    std::fs::write(
-        &config,
-        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {epoch: 2}\n",
-    )
-    .unwrap();
+/// `sweep train` on a trial config written from `yaml`; the run is expected to fail with
+/// exit code 1, and its stderr is returned.
+fn train_fails(name: &str, yaml: &str) -> String {
+    let config = tmp(name);
+    std::fs::write(&config, yaml).unwrap();
+    let out_dir = tmp(&format!("{name}.out"));
     let out = sweep(&[
         "train",
         "--config",
         config.to_str().unwrap(),
         "--out",
-        tmp("x").to_str().unwrap(),
+        out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_trial_config_names_the_key() {
+    let err = train_fails(
+        "bad-trial.yaml",
+        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {epoch: 2}\n",
+    );
     assert!(
         err.contains("bad-trial.yaml") && err.contains("epoch"),
         "{err}"
@@ -262,21 +268,11 @@ fn bad_trial_config_names_the_key() {
 
 #[test]
 fn half_precision_on_cpu_is_a_clear_error() {
-    let config = tmp("fp16-trial.yaml");
-    std::fs::write(
-        &config,
+    let err = train_fails(
+        "fp16-trial.yaml",
         "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {fp16: true}\n",
-    )
-    .unwrap();
-    let out = sweep(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        tmp("y").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a CUDA device"));
+    );
+    assert!(err.contains("needs a CUDA device"), "{err}");
 }
 
 #[cfg(not(feature = "cuda"))]
