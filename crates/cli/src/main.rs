@@ -28,6 +28,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Expand a study into trials and check its inputs, without running anything.
+    Plan(commands::plan::PlanArgs),
+    /// Run a study's trials that are not done yet (resumable; safe to interrupt).
+    Run(commands::run::RunArgs),
+    /// Show a study's progress and mean EM/F1 per variant.
+    Status(commands::status::StatusArgs),
+    /// Export a study's trials as CSV or JSON.
+    Export(commands::export::ExportArgs),
+    /// Run one prepared trial folder (used by `sweep run`'s executors).
+    #[command(hide = true)]
+    Trial(commands::trial::TrialArgs),
     /// Score predictions with the official CMRC2018/DRCD EM and F1.
     Score(commands::score::ScoreArgs),
     /// Dataset tools: generate the synthetic set, inspect a dataset.
@@ -59,6 +70,11 @@ fn main() {
         }
     };
     let result = match cli.command {
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Run(args) => exit_with(commands::run::run(&args)),
+        Command::Status(args) => commands::status::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Trial(args) => exit_with(commands::trial::run(&args)),
         Command::Score(args) => commands::score::run(&args),
         Command::Data(cmd) => commands::data::run(&cmd),
         Command::Train(args) => commands::train::run(&args),
@@ -69,6 +85,15 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(exit_codes::FAILURE);
+    }
+}
+
+/// For commands whose success has several exit codes: exits with the code.
+fn exit_with(code: anyhow::Result<i32>) -> anyhow::Result<()> {
+    match code {
+        Ok(exit_codes::OK) => Ok(()),
+        Ok(c) => std::process::exit(c),
+        Err(e) => Err(e),
     }
 }
 

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, ParamId};
@@ -46,6 +47,8 @@ pub enum TrainStatus {
     Succeeded,
     /// The loss became NaN or infinite; training stopped.
     Diverged,
+    /// Stopped on request after saving its state (`train_state/`); a rerun resumes.
+    Interrupted,
 }
 
 /// The model, its config and where its tokenizer files live, ready to train or predict.
@@ -225,6 +228,18 @@ pub fn train<B: AutodiffBackend>(
     trial: &TrialConfig,
     out: &Path,
     device: &B::Device,
+) -> Result<TrainResult> {
+    train_until::<B>(trial, out, device, &AtomicBool::new(false))
+}
+
+/// [`train`] that also stops, after saving its state, once `stop` is set (checked after
+/// every optimizer step). A stopped run returns [`TrainStatus::Interrupted`] and writes no
+/// `result.json`.
+pub fn train_until<B: AutodiffBackend>(
+    trial: &TrialConfig,
+    out: &Path,
+    device: &B::Device,
+    stop: &AtomicBool,
 ) -> Result<TrainResult> {
     let t = &trial.train;
     if t.effective_precision() != Precision::F32 && !cfg!(feature = "cuda") {
@@ -429,26 +444,33 @@ pub fn train<B: AutodiffBackend>(
                 write_json_atomically(&out.join("predictions.json"), &json!(r.predictions))?;
                 last_eval = Some(r);
             }
-            if let Some(every) = t.save_steps {
-                if step_no % every == 0 && !end_of_run {
-                    let snapshot = ResumeState {
-                        step: step_no,
-                        epoch,
-                        groups_done: group_index + 1,
-                        loss_sum,
-                        loss_count,
-                        examples_seen,
-                        train_seconds: state.train_seconds + started.elapsed().as_secs_f64(),
-                    };
-                    save_train_state(out, &model, &config, &opt, &snapshot)?;
-                    write_checkpoint(
-                        out,
-                        &model.valid(),
-                        &config,
-                        trial,
-                        tokenizer_dir.as_deref(),
-                    )?;
-                }
+            // A stop request (SIGTERM from the runner or the scheduler) saves the state like a
+            // save step, then ends the run as interrupted; the next run resumes from it.
+            let stop_now = stop.load(Ordering::SeqCst) && !end_of_run;
+            let save_now = t.save_steps.is_some_and(|every| step_no % every == 0);
+            if (save_now || stop_now) && !end_of_run {
+                let snapshot = ResumeState {
+                    step: step_no,
+                    epoch,
+                    groups_done: group_index + 1,
+                    loss_sum,
+                    loss_count,
+                    examples_seen,
+                    train_seconds: state.train_seconds + started.elapsed().as_secs_f64(),
+                };
+                save_train_state(out, &model, &config, &opt, &snapshot)?;
+                write_checkpoint(
+                    out,
+                    &model.valid(),
+                    &config,
+                    trial,
+                    tokenizer_dir.as_deref(),
+                )?;
+            }
+            if stop_now {
+                status = TrainStatus::Interrupted;
+                tracing::warn!("stop requested: state saved at step {step_no}; a rerun resumes");
+                break 'training;
             }
             if end_of_run {
                 break 'training;
@@ -457,6 +479,23 @@ pub fn train<B: AutodiffBackend>(
         epoch += 1;
     }
     let train_seconds = state.train_seconds + started.elapsed().as_secs_f64();
+    if status == TrainStatus::Interrupted {
+        let (em, f1) = last_eval
+            .as_ref()
+            .map(|r| (r.scores.em, r.scores.f1))
+            .unwrap_or((0.0, 0.0));
+        return Ok(TrainResult {
+            status,
+            em,
+            f1,
+            train_loss: loss_sum / loss_count.max(1) as f64,
+            examples_per_second: examples_seen as f64 / train_seconds.max(1e-9),
+            train_seconds,
+            steps: step_no,
+            train_features: train_features.len(),
+            eval_features: eval_features.len(),
+        });
+    }
     write_checkpoint(
         out,
         &model.valid(),

@@ -1,6 +1,13 @@
-//! Pure domain types of qa-sweep, shared by the trainer, the runner and the report:
-//! today the trial configuration ([`trial::TrialConfig`]), the schema the sweep runner varies.
+//! Pure domain types of qa-sweep, shared by the trainer, the runner and the report: the trial
+//! configuration ([`trial::TrialConfig`]), studies ([`study::Study`]), which model keys
+//! matter ([`model_keys`]), and the trial protocol between runner and trial process
+//! ([`protocol`]).
 
+pub mod model_keys;
+pub mod protocol;
+pub mod study;
+mod suggest;
 pub mod trial;
 
+pub use study::{Claim, ClaimMetric, Expect, PlannedTrial, Study, BASELINE};
 pub use trial::{DataSpec, ModelSpec, Precision, Preset, SpecError, TrainSpec, TrialConfig};

@@ -210,6 +210,19 @@ impl TrainSpec {
     }
 }
 
+/// The fields of [`ModelSpec`] and [`DataSpec`], for dotted-key checks in studies (a test
+/// keeps them in step with the structs).
+pub const MODEL_KEYS: &[&str] = &["init", "preset", "arch", "vocab", "do_lower_case"];
+pub const DATA_KEYS: &[&str] = &["train", "eval"];
+
+/// The fields of [`TrainSpec`], read off its serialized defaults.
+pub fn train_keys() -> Vec<String> {
+    match serde_json::to_value(TrainSpec::default()) {
+        Ok(Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A whole trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -393,6 +406,23 @@ mod tests {
             (384, 128, 20, 30)
         );
         assert_eq!(t.effective_precision(), Precision::F32);
+    }
+
+    #[test]
+    fn key_lists_match_the_structs() {
+        for k in MODEL_KEYS {
+            let v = if *k == "do_lower_case" { "true" } else if *k == "preset" { "tiny" } else { "x" };
+            let e = serde_yaml::from_str::<ModelSpec>(&format!("{k}: {v}"));
+            assert!(e.is_ok(), "{k}: {e:?}");
+        }
+        let e = serde_yaml::from_str::<ModelSpec>("nope: 1").unwrap_err().to_string();
+        for k in MODEL_KEYS {
+            assert!(e.contains(k), "{k} missing from {e}");
+        }
+        let e = serde_yaml::from_str::<DataSpec>("nope: 1").unwrap_err().to_string();
+        assert!(DATA_KEYS.iter().all(|k| e.contains(k)), "{e}");
+        let keys = train_keys();
+        assert!(keys.len() >= 25 && keys.contains(&"max_steps".to_string()), "{keys:?}");
     }
 
     #[test]

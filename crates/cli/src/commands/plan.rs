@@ -1,0 +1,105 @@
+//! `sweep plan STUDY.yaml`: the expanded trials (id, variant, seed, params, shared runs)
+//! without running anything. Checks every input a run reads, so mistakes surface in
+//! seconds; exits non-zero with the error on stderr.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use runner::Plan;
+use serde_json::json;
+use spec::Study;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The study YAML (see docs/experiment-format.md).
+    pub study: PathBuf,
+    /// Print a JSON array to stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip reading datasets, vocabularies and model folders (only the YAML is checked).
+    #[arg(long)]
+    pub no_check_files: bool,
+}
+
+/// Parses, expands and (unless told not to) checks a study's inputs.
+pub fn load(path: &Path, check_files: bool) -> anyhow::Result<Plan> {
+    let study = Study::from_yaml_file(path)?;
+    let plan = runner::plan(&study)?;
+    if check_files {
+        let report = runner::check::check_inputs(&plan)?;
+        for (p, n) in &report.datasets {
+            tracing::debug!("dataset {}: {n} questions", p.display());
+        }
+    }
+    Ok(plan)
+}
+
+pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = load(&args.study, !args.no_check_files)?;
+    if args.json {
+        let rows: Vec<_> = plan
+            .entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e.trial_id,
+                    "variant": e.trial.variant,
+                    "ablation": e.trial.ablation,
+                    "grid_point": e.trial.grid_point,
+                    "seed": e.trial.seed,
+                    "params": e.trial.params,
+                    "duplicate_of": e.duplicate_of,
+                    "duplicate_reason": e.duplicate_reason,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    print!("{}", render(&plan));
+    Ok(())
+}
+
+fn render(plan: &Plan) -> String {
+    let w = plan
+        .entries
+        .iter()
+        .map(|e| e.trial.variant.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "study {}: {} trials ({} variants × {} seeds), {} distinct runs\n",
+        plan.study.name,
+        plan.entries.len(),
+        plan.study.variant_names().len(),
+        plan.study.seeds.len(),
+        plan.distinct_trials()
+    );
+    out.push_str(&format!("{:>4}  {:<16}  {:<w$}  {:>5}  params\n", "#", "id", "variant", "seed"));
+    for e in &plan.entries {
+        let params = serde_json::to_string(&e.trial.params).unwrap_or_default();
+        let dup = e
+            .duplicate_of
+            .as_ref()
+            .map(|d| format!("  (= {d})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>4}  {:<16}  {:<w$}  {:>5}  {params}{dup}\n",
+            e.trial.ordinal, e.trial_id, e.trial.variant, e.trial.seed
+        ));
+    }
+    let mut notes: Vec<&String> = plan
+        .entries
+        .iter()
+        .filter_map(|e| e.duplicate_reason.as_ref())
+        .collect();
+    notes.dedup();
+    if !notes.is_empty() {
+        out.push_str("\nshared runs:\n");
+        for n in notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! Plan-time checks of everything a run will read, so that a wrong path or a broken file
+//! fails `sweep plan` in seconds instead of a trial hours later: datasets load and have
+//! questions, vocabularies and model directories are readable.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use qa_data::squad::Dataset;
+use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
+
+use crate::plan::Plan;
+use crate::RunnerError;
+
+/// What the checks found (for `sweep plan`'s summary).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckReport {
+    /// (path, questions) per dataset.
+    pub datasets: Vec<(PathBuf, usize)>,
+    pub vocabularies: Vec<PathBuf>,
+    pub models: Vec<PathBuf>,
+}
+
+/// Checks every distinct file the plan's trials read. Stops at the first problem, naming
+/// the variant that uses the file.
+pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
+    let mut report = CheckReport::default();
+    let mut datasets = BTreeSet::new();
+    let mut vocabs = BTreeSet::new();
+    let mut models = BTreeSet::new();
+    for e in &plan.entries {
+        let c = &e.trial.config;
+        let who = format!("variant {}", e.trial.variant);
+        for (key, path) in [("data.train", &c.data.train), ("data.eval", &c.data.eval)] {
+            if datasets.insert(path.clone()) {
+                let d = Dataset::load(path).map_err(|err| RunnerError::Check {
+                    what: format!("{who}: {key}"),
+                    message: err.to_string(),
+                })?;
+                if d.examples.is_empty() {
+                    return Err(RunnerError::Check {
+                        what: format!("{who}: {key}"),
+                        message: format!("{} has no questions", path.display()),
+                    });
+                }
+                report.datasets.push((path.clone(), d.examples.len()));
+            }
+        }
+        if let Some(v) = &c.model.vocab {
+            if vocabs.insert(v.clone()) {
+                let options = BertTokenizerOptions {
+                    do_lower_case: c.model.do_lower_case.unwrap_or(true),
+                    ..BertTokenizerOptions::default()
+                };
+                BertTokenizer::from_vocab_file(v, &options).map_err(|err| RunnerError::Check {
+                    what: format!("{who}: model.vocab"),
+                    message: err.to_string(),
+                })?;
+                report.vocabularies.push(v.clone());
+            }
+        }
+        if let Some(dir) = &c.model.init {
+            if models.insert(dir.clone()) {
+                check_model_dir(dir).map_err(|message| RunnerError::Check {
+                    what: format!("{who}: model.init"),
+                    message,
+                })?;
+                report.models.push(dir.clone());
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check_model_dir(dir: &Path) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!(
+            "{} is not a directory (expected a HF model folder with config.json and weights)",
+            dir.display()
+        ));
+    }
+    let has_weights = [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+    ]
+    .iter()
+    .any(|f| dir.join(f).exists());
+    if !has_weights {
+        return Err(format!(
+            "{} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin",
+            dir.display()
+        ));
+    }
+    BertTokenizer::from_model_dir(dir).map_err(|e| e.to_string())?;
+    Ok(())
+}

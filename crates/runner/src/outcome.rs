@@ -1,0 +1,93 @@
+//! How an attempt ended, from the process's exit status, what the runner did to it, the
+//! trial's `result.json` and its stderr. Signals and exit codes stay distinct.
+
+use spec::protocol::{exit, TrialStatus};
+
+/// What the runner itself did to the process, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Nothing: the process ended on its own (or someone else signalled it).
+    None,
+    /// `--trial-timeout` passed: SIGTERM, then SIGKILL after a grace period.
+    Timeout,
+    /// The runner is draining (Ctrl-C, SIGTERM) or was told to kill.
+    Drain,
+}
+
+/// Classifies an ended attempt; the string explains failures in words.
+pub fn classify(
+    code: Option<i32>,
+    signal: Option<i32>,
+    stop: Stop,
+    result_status: Option<&str>,
+    stderr_tail: Option<&str>,
+) -> (TrialStatus, Option<String>) {
+    let oom_text = stderr_tail.is_some_and(|t| {
+        let t = t.to_lowercase();
+        t.contains("out of memory") || t.contains("outofmemory") || t.contains("memory allocation failed")
+    });
+    match (stop, code, signal) {
+        (Stop::Timeout, _, _) => (
+            TrialStatus::TimedOut,
+            Some("stopped by the runner: --trial-timeout reached".into()),
+        ),
+        (_, Some(exit::SUCCEEDED), _) => match result_status {
+            Some("succeeded") => (TrialStatus::Succeeded, None),
+            Some("diverged") => (TrialStatus::Diverged, Some("loss became NaN/inf".into())),
+            Some(other) => (
+                TrialStatus::Failed,
+                Some(format!("exited 0 but result.json says status {other:?}")),
+            ),
+            None => (
+                TrialStatus::Failed,
+                Some("exited 0 without writing result.json".into()),
+            ),
+        },
+        (_, Some(exit::DIVERGED), _) => (TrialStatus::Diverged, Some("loss became NaN/inf".into())),
+        (_, Some(exit::INTERRUPTED), _) => (
+            TrialStatus::Interrupted,
+            Some("stopped after saving its state; the next run resumes it".into()),
+        ),
+        (_, Some(exit::BUSY), _) => (
+            TrialStatus::Interrupted,
+            Some("another process holds this trial's folder".into()),
+        ),
+        (_, Some(exit::OUT_OF_MEMORY), _) => (TrialStatus::OutOfMemory, Some("out of memory".into())),
+        (Stop::Drain, _, Some(_)) => (
+            TrialStatus::Interrupted,
+            Some("killed while the runner was stopping".into()),
+        ),
+        (_, Some(c), _) if oom_text => (
+            TrialStatus::OutOfMemory,
+            Some(format!("exit code {c}; stderr reports out of memory")),
+        ),
+        (_, _, Some(9)) => (
+            TrialStatus::OutOfMemory,
+            Some("killed by SIGKILL, not by the runner: most often the kernel's out-of-memory killer".into()),
+        ),
+        (_, _, Some(s)) => (TrialStatus::Failed, Some(format!("killed by signal {s}"))),
+        (_, Some(c), None) => (TrialStatus::Failed, Some(format!("exit code {c}"))),
+        (_, None, None) => (TrialStatus::Failed, Some("ended with no exit status".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_map_to_outcomes() {
+        let c = |code, signal, stop, result, err| classify(code, signal, stop, result, err).0;
+        use TrialStatus::*;
+        assert_eq!(c(Some(0), None, Stop::None, Some("succeeded"), None), Succeeded);
+        assert_eq!(c(Some(0), None, Stop::None, None, None), Failed);
+        assert_eq!(c(Some(3), None, Stop::None, None, None), Diverged);
+        assert_eq!(c(Some(4), None, Stop::Drain, None, None), Interrupted);
+        assert_eq!(c(Some(4), None, Stop::Timeout, None, None), TimedOut);
+        assert_eq!(c(None, Some(9), Stop::Drain, None, None), Interrupted);
+        assert_eq!(c(None, Some(9), Stop::None, None, None), OutOfMemory);
+        assert_eq!(c(Some(101), None, Stop::None, None, Some("CUDA out of memory")), OutOfMemory);
+        assert_eq!(c(Some(1), None, Stop::None, None, Some("bad key")), Failed);
+        assert_eq!(c(None, Some(11), Stop::None, None, None), Failed);
+    }
+}

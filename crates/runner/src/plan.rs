@@ -1,0 +1,241 @@
+//! From a study to trials with ids: the effective config of each trial (what can change its
+//! results), its id (a hash of that), and which variants share a run because they differ
+//! only in keys the model never reads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use spec::model_keys::{key_effect, Arch, KeyEffect};
+use spec::{PlannedTrial, Study, TrialConfig};
+
+use crate::RunnerError;
+
+/// One trial of a study, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanEntry {
+    pub trial: PlannedTrial,
+    /// Hex SHA-256 prefix of the canonical effective config (seed included).
+    pub trial_id: String,
+    /// Canonical JSON of what can change the result.
+    pub effective_config: String,
+    /// The earlier variant this one shares its run with, and why.
+    pub duplicate_of: Option<String>,
+    pub duplicate_reason: Option<String>,
+}
+
+/// A planned study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub study: Study,
+    pub entries: Vec<PlanEntry>,
+}
+
+impl Plan {
+    /// The number of distinct trials (runs) the plan needs.
+    pub fn distinct_trials(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.duplicate_of.is_none())
+            .count()
+    }
+
+    /// The rows the store records.
+    pub fn rows(&self) -> Result<Vec<store::PlannedRow>, RunnerError> {
+        self.entries
+            .iter()
+            .map(|e| {
+                Ok(store::PlannedRow {
+                    ordinal: e.trial.ordinal,
+                    variant: e.trial.variant.clone(),
+                    ablation: e.trial.ablation.clone(),
+                    grid_point: e.trial.grid_point.clone(),
+                    seed: e.trial.seed,
+                    params: serde_json::to_string(&e.trial.params)?,
+                    trial_id: e.trial_id.clone(),
+                    effective_config: e.effective_config.clone(),
+                    config: serde_json::to_string(&e.trial.config)?,
+                    duplicate_of: e.duplicate_of.clone(),
+                    duplicate_reason: e.duplicate_reason.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Expands `study` and gives every trial its id. Reads each distinct `model.init`'s
+/// `config.json` (to know the architecture and which overrides are no-ops).
+pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
+    let trials = study.expand()?;
+    let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
+    let mut first_by_id: HashMap<String, usize> = HashMap::new();
+    let mut entries: Vec<PlanEntry> = Vec::with_capacity(trials.len());
+    for trial in trials {
+        let init_config = match &trial.config.model.init {
+            Some(dir) => Some(match model_configs.get(dir) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = read_model_config(dir)?;
+                    model_configs.insert(dir.clone(), c.clone());
+                    c
+                }
+            }),
+            None => None,
+        };
+        let arch = arch_of(&trial.config, init_config.as_ref());
+        let effective = effective_config(&trial.config, arch, init_config.as_ref())?;
+        let text = canonical_json(&effective);
+        let trial_id = hash_hex(text.as_bytes(), 16);
+        let (duplicate_of, duplicate_reason) = match first_by_id.get(&trial_id) {
+            Some(&i) => {
+                let first = &entries[i];
+                let reason = explain_duplicate(&first.trial, &trial, arch, init_config.as_ref());
+                (Some(first.trial.variant.clone()), Some(reason))
+            }
+            None => {
+                first_by_id.insert(trial_id.clone(), entries.len());
+                (None, None)
+            }
+        };
+        entries.push(PlanEntry {
+            trial,
+            trial_id,
+            effective_config: text,
+            duplicate_of,
+            duplicate_reason,
+        });
+    }
+    Ok(Plan {
+        study: study.clone(),
+        entries,
+    })
+}
+
+fn read_model_config(dir: &Path) -> Result<Map<String, Value>, RunnerError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| RunnerError::Check {
+        what: format!("model.init {}", dir.display()),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(RunnerError::Check {
+            what: path.display().to_string(),
+            message: "expected a JSON object".into(),
+        }),
+        Err(e) => Err(RunnerError::Check {
+            what: path.display().to_string(),
+            message: format!("invalid JSON: {e}"),
+        }),
+    }
+}
+
+/// The architecture a trial trains: a preset's, or the checkpoint's `model_type`.
+fn arch_of(config: &TrialConfig, init: Option<&Map<String, Value>>) -> Arch {
+    if let Some(c) = init {
+        return c
+            .get("model_type")
+            .and_then(Value::as_str)
+            .and_then(Arch::from_model_type)
+            .unwrap_or(Arch::Bert);
+    }
+    let albert = config.model.preset == Some(spec::Preset::AlbertTiny)
+        || config.model.arch.as_deref() == Some("albert");
+    if albert {
+        Arch::Albert
+    } else {
+        Arch::Bert
+    }
+}
+
+/// Why a `model_config` key cannot change this trial's result, if it cannot.
+fn no_op_reason(
+    key: &str,
+    value: &Value,
+    arch: Arch,
+    init: Option<&Map<String, Value>>,
+) -> Option<String> {
+    if let KeyEffect::Inert(reason) = key_effect(arch, key) {
+        return Some(reason);
+    }
+    if init.and_then(|c| c.get(key)) == Some(value) {
+        return Some(format!("{key}: {value} is already the model's config.json value"));
+    }
+    None
+}
+
+/// The trial config minus what cannot change its result: the device (the runner picks it)
+/// and `model_config` overrides that are inert or equal the checkpoint's own value.
+pub fn effective_config(
+    config: &TrialConfig,
+    arch: Arch,
+    init: Option<&Map<String, Value>>,
+) -> Result<Value, RunnerError> {
+    let mut v = serde_json::to_value(config)?;
+    if let Some(Value::Object(train)) = v.get_mut("train") {
+        train.remove("device");
+    }
+    if let Some(Value::Object(mc)) = v.get_mut("model_config") {
+        mc.retain(|k, val| no_op_reason(k, val, arch, init).is_none());
+    }
+    Ok(v)
+}
+
+fn explain_duplicate(
+    first: &PlannedTrial,
+    this: &PlannedTrial,
+    arch: Arch,
+    init: Option<&Map<String, Value>>,
+) -> String {
+    let mut reasons = Vec::new();
+    let keys: std::collections::BTreeSet<&String> =
+        first.params.keys().chain(this.params.keys()).collect();
+    for k in keys {
+        if first.params.get(k) == this.params.get(k) {
+            continue;
+        }
+        let reason = match (k.strip_prefix("model_config."), this.params.get(k)) {
+            (Some(key), Some(v)) => no_op_reason(key, v, arch, init),
+            (Some(key), None) => first.params.get(k).and_then(|v| no_op_reason(key, v, arch, init)),
+            _ if k == "train.device" => Some("train.device is chosen by the runner".into()),
+            _ => None,
+        };
+        reasons.push(reason.unwrap_or_else(|| format!("{k} makes no difference")));
+    }
+    if reasons.is_empty() {
+        reasons.push("identical configuration".into());
+    }
+    format!("{} = {}: {}", this.variant, first.variant, reasons.join("; "))
+}
+
+/// JSON with object keys sorted at every level: the same config always gives the same text.
+pub fn canonical_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sorted(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(v).to_string()
+}
+
+/// The first `chars` hex digits of SHA-256.
+pub fn hash_hex(bytes: &[u8], chars: usize) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.truncate(chars);
+    s
+}

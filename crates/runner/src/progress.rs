@@ -1,0 +1,62 @@
+//! Progress on a terminal: an overall bar (trials done of total, ETA) and a line per running
+//! trial (device, step, loss, examples/s). Hidden when stderr is not a terminal (CI, logs),
+//! where `tracing` lines say when each trial starts and ends instead.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Debug)]
+pub(crate) struct Progress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+}
+
+impl Progress {
+    pub fn new(visible: bool, total: u64, done: u64) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(total));
+        let style = ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} trials  {elapsed_precise}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        overall.set_style(style);
+        overall.set_prefix("sweep");
+        overall.set_position(done);
+        Progress { multi, overall }
+    }
+
+    /// A line for a trial that just started.
+    pub fn trial_line(&self, label: &str) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        let style = ProgressStyle::with_template("  {spinner} {prefix} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(label.to_string());
+        bar.set_message("starting");
+        bar
+    }
+
+    pub fn finish_trial(&self, bar: &ProgressBar, counts_as_done: bool) {
+        bar.finish_and_clear();
+        self.multi.remove(bar);
+        if counts_as_done {
+            self.overall.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.overall.finish_and_clear();
+    }
+
+    /// Prints a line above the bars (or nowhere when hidden; tracing logs it then).
+    pub fn println(&self, line: &str) {
+        if !self.multi.is_hidden() {
+            let _ = self.multi.println(line);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `sweep status`: a study's progress and results per variant.
+
+use std::collections::BTreeMap;
+
+use spec::protocol::TrialStatus;
+use store::StudyTrialRow;
+
+/// One variant's line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantStatus {
+    pub variant: String,
+    pub seeds: usize,
+    pub counts: BTreeMap<&'static str, usize>,
+    pub em: Option<Stat>,
+    pub f1: Option<Stat>,
+    /// "pooler-5 = baseline: …" when the variant shares its runs.
+    pub duplicate_note: Option<String>,
+}
+
+/// Mean and sample standard deviation over the seeds that succeeded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+pub fn stat(values: &[f64]) -> Option<Stat> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let std = if n > 1 {
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Stat { mean, std, n })
+}
+
+/// Per-variant summary, in plan order.
+pub fn summarize(rows: &[StudyTrialRow]) -> Vec<VariantStatus> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by: BTreeMap<String, Vec<&StudyTrialRow>> = BTreeMap::new();
+    for r in rows {
+        if !by.contains_key(&r.variant) {
+            order.push(r.variant.clone());
+        }
+        by.entry(r.variant.clone()).or_default().push(r);
+    }
+    order
+        .into_iter()
+        .map(|v| {
+            let rs = &by[&v];
+            let mut counts = BTreeMap::new();
+            for r in rs {
+                *counts.entry(r.status.as_str()).or_insert(0) += 1;
+            }
+            let ok: Vec<&&StudyTrialRow> = rs
+                .iter()
+                .filter(|r| r.status == TrialStatus::Succeeded)
+                .collect();
+            let em: Vec<f64> = ok.iter().filter_map(|r| r.em).collect();
+            let f1: Vec<f64> = ok.iter().filter_map(|r| r.f1).collect();
+            VariantStatus {
+                variant: v.clone(),
+                seeds: rs.len(),
+                counts,
+                em: stat(&em),
+                f1: stat(&f1),
+                duplicate_note: rs.iter().find_map(|r| r.duplicate_reason.clone()),
+            }
+        })
+        .collect()
+}
+
+/// A plain-text table for the terminal.
+pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
+    let fmt = |s: &Option<Stat>| match s {
+        Some(s) if s.n > 1 => format!("{:.2} ± {:.2}", s.mean, s.std),
+        Some(s) => format!("{:.2}", s.mean),
+        None => "-".into(),
+    };
+    let state = |v: &VariantStatus| {
+        v.counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let w = variants
+        .iter()
+        .map(|v| v.variant.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!("study {study}\n");
+    out.push_str(&format!(
+        "{:<w$}  {:>5}  {:<28}  {:>15}  {:>15}\n",
+        "variant", "seeds", "trials", "EM", "F1"
+    ));
+    for v in variants {
+        out.push_str(&format!(
+            "{:<w$}  {:>5}  {:<28}  {:>15}  {:>15}\n",
+            v.variant,
+            v.seeds,
+            state(v),
+            fmt(&v.em),
+            fmt(&v.f1)
+        ));
+    }
+    let notes: Vec<&String> = variants.iter().filter_map(|v| v.duplicate_note.as_ref()).collect();
+    if !notes.is_empty() {
+        out.push_str("\nshared runs (no effect by construction):\n");
+        for n in notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! A trial's folder, `<workdir>/trials/<id>/`: the runner writes `trial.yaml`, the trial
+//! process writes the rest (`spec::protocol::files`). The runner only reads those files:
+//! it tails `metrics.jsonl` while the trial runs and reads the outcome when it ends.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use spec::protocol::files;
+use spec::TrialConfig;
+use store::{EvalRow, MetricRow, PredictionRow};
+
+use crate::RunnerError;
+
+fn io(path: &Path, e: std::io::Error) -> RunnerError {
+    RunnerError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// Makes the trial's paths absolute (trial processes may run elsewhere, e.g. under Slurm).
+pub fn absolutize(config: &TrialConfig) -> Result<TrialConfig, RunnerError> {
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| io(p, e));
+    let mut c = config.clone();
+    c.data.train = abs(&c.data.train)?;
+    c.data.eval = abs(&c.data.eval)?;
+    if let Some(p) = &c.model.init {
+        c.model.init = Some(abs(p)?);
+    }
+    if let Some(p) = &c.model.vocab {
+        c.model.vocab = Some(abs(p)?);
+    }
+    Ok(c)
+}
+
+/// Writes `trial.yaml` for an attempt on `device` (atomically) and removes a stale
+/// `result.json`, so that only this attempt's outcome is read.
+pub fn prepare(dir: &Path, config: &TrialConfig, device: &str) -> Result<(), RunnerError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut c = absolutize(config)?;
+    c.train.device = device.to_string();
+    let text = serde_yaml::to_string(&c).map_err(|e| RunnerError::Io {
+        path: dir.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    write_atomically(&dir.join(files::SPEC), text.as_bytes())?;
+    let result = dir.join(files::RESULT);
+    if result.exists() {
+        std::fs::remove_file(&result).map_err(|e| io(&result, e))?;
+    }
+    Ok(())
+}
+
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes).map_err(|e| io(&partial, e))?;
+    std::fs::rename(&partial, path).map_err(|e| io(path, e))
+}
+
+/// New complete lines of `metrics.jsonl` from `offset` on.
+#[derive(Debug, Default)]
+pub struct MetricsChunk {
+    pub metrics: Vec<MetricRow>,
+    pub evals: Vec<EvalRow>,
+    /// Where the next read starts (just past the last complete line).
+    pub offset: u64,
+    /// The file is shorter than `offset`: it was rewritten (a resumed trial truncates it).
+    pub rewound: bool,
+}
+
+/// Reads complete lines appended since `offset`. A partial last line is left for the next
+/// read; a line that is not a JSON object is skipped.
+pub fn read_metrics(dir: &Path, offset: u64) -> Result<MetricsChunk, RunnerError> {
+    let path = dir.join(files::METRICS);
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(MetricsChunk {
+                offset,
+                ..MetricsChunk::default()
+            })
+        }
+        Err(e) => return Err(io(&path, e)),
+    };
+    let len = f.metadata().map_err(|e| io(&path, e))?.len();
+    let (start, rewound) = if len < offset { (0, true) } else { (offset, false) };
+    f.seek(SeekFrom::Start(start)).map_err(|e| io(&path, e))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).map_err(|e| io(&path, e))?;
+    let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut chunk = MetricsChunk {
+        offset: start + complete as u64,
+        rewound,
+        ..MetricsChunk::default()
+    };
+    for line in String::from_utf8_lossy(&buf[..complete]).lines() {
+        parse_metric_line(line, &mut chunk);
+    }
+    Ok(chunk)
+}
+
+/// One line: `{"step": 10, "epoch": 0.5, "loss": 2.3, ...}` gives a row per numeric key;
+/// `eval_em`/`eval_f1` also give an evaluation.
+fn parse_metric_line(line: &str, chunk: &mut MetricsChunk) {
+    let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line) else {
+        return;
+    };
+    let Some(step) = m.get("step").and_then(Value::as_i64) else {
+        return;
+    };
+    let epoch = m.get("epoch").and_then(Value::as_f64);
+    let time = m.get("elapsed_seconds").and_then(Value::as_f64);
+    for (k, v) in &m {
+        if matches!(k.as_str(), "step" | "epoch" | "elapsed_seconds") {
+            continue;
+        }
+        if let Some(value) = v.as_f64() {
+            chunk.metrics.push(MetricRow {
+                step,
+                epoch,
+                name: k.clone(),
+                value,
+                time,
+            });
+        }
+    }
+    if let (Some(em), Some(f1)) = (
+        m.get("eval_em").and_then(Value::as_f64),
+        m.get("eval_f1").and_then(Value::as_f64),
+    ) {
+        chunk.evals.push(EvalRow {
+            step,
+            epoch,
+            split: "eval".into(),
+            em,
+            f1,
+        });
+    }
+}
+
+/// `result.json`, if the trial wrote one.
+pub fn read_json(dir: &Path, name: &str) -> Option<serde_json::Map<String, Value>> {
+    let text = std::fs::read_to_string(dir.join(name)).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// The last `lines` lines of a log written since byte `from`.
+pub fn log_tail(path: &Path, from: u64, lines: usize) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    // The tail of a huge log is enough; read at most the last 64 KiB.
+    let start = from.max(len.saturating_sub(64 * 1024)).min(len);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n");
+    (!tail.trim().is_empty()).then_some(tail)
+}
+
+/// Per-question rows of a trial's `predictions.json`, scored against its eval set.
+pub fn score_predictions(
+    dir: &Path,
+    eval: &qa_data::squad::Dataset,
+) -> Result<Vec<PredictionRow>, RunnerError> {
+    let path = dir.join(files::PREDICTIONS);
+    let predictions: HashMap<String, String> =
+        qa_data::squad::load_predictions(&path).map_err(|e| RunnerError::Check {
+            what: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let scores = qa_data::metric::evaluate(eval, &predictions);
+    Ok(scores
+        .per_question
+        .into_iter()
+        .filter(|q| q.answered)
+        .map(|q| PredictionRow {
+            answer: predictions.get(q.id.trim()).cloned().unwrap_or_default(),
+            question_id: q.id,
+            em: Some(q.em),
+            f1: Some(q.f1),
+        })
+        .collect())
+}
+
+/// `<workdir>/trials/<id>`.
+pub fn trial_dir(workdir: &Path, trial_id: &str) -> PathBuf {
+    workdir.join("trials").join(trial_id)
+}

@@ -1,0 +1,553 @@
+//! A study (`experiments/*.yaml`): a base trial, an optional grid, optional one-factor
+//! ablations, seeds and the claims the report checks. Format: `docs/experiment-format.md`.
+//!
+//! Parsing never panics on any input (property-tested); every error names the file, the
+//! line and column where known, the key, and for typos the nearest valid key.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::suggest::{locate, with_suggestion};
+use crate::trial::{SpecError, TrialConfig, DATA_KEYS, MODEL_KEYS};
+
+/// The variant name of the unmodified base config.
+pub const BASELINE: &str = "baseline";
+
+/// What a claim expects of a variant compared with the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Higher,
+    Lower,
+    Same,
+}
+
+/// The metric a claim is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimMetric {
+    Em,
+    F1,
+}
+
+/// "Variant X makes metric M higher/lower/the same as the baseline."
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub variant: String,
+    pub metric: ClaimMetric,
+    pub expect: Expect,
+    /// For `same`: the largest difference (in metric points) that still counts as the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
+}
+
+/// Slurm options (`executor: {slurm: {...}}`), used by `--executor slurm`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gres: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_per_task: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<String>,
+}
+
+/// Executor defaults a study may carry; command-line flags override them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAblation {
+    name: String,
+    set: serde_yaml::Mapping,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStudy {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    base: TrialConfig,
+    #[serde(default)]
+    grid: serde_yaml::Mapping,
+    #[serde(default)]
+    ablations: Vec<RawAblation>,
+    seeds: Vec<u64>,
+    #[serde(default)]
+    claims: Vec<Claim>,
+    #[serde(default)]
+    executor: ExecutorSpec,
+}
+
+/// One-factor variant of the base config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ablation {
+    pub name: String,
+    /// Dotted key → value, in the order written.
+    pub set: Vec<(String, Value)>,
+}
+
+/// A parsed, validated study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Study {
+    pub name: String,
+    pub description: Option<String>,
+    pub base: TrialConfig,
+    /// Dotted key → values, in the order written.
+    pub grid: Vec<(String, Vec<Value>)>,
+    pub ablations: Vec<Ablation>,
+    pub seeds: Vec<u64>,
+    pub claims: Vec<Claim>,
+    pub executor: ExecutorSpec,
+    /// The YAML text as read (stored with the results for reproducibility).
+    pub source: String,
+}
+
+/// One trial of an expanded study, before ids and deduplication (the runner's job).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTrial {
+    /// Position in the expansion order (see [`Study::expand`]).
+    pub ordinal: usize,
+    /// Stable variant name: `baseline`, an ablation name, or with a grid
+    /// `<grid point>/<baseline|ablation>`.
+    pub variant: String,
+    /// The ablation applied (`baseline` for none).
+    pub ablation: String,
+    /// The grid point's label (`learning_rate=3e-05,batch_size=4`), empty without a grid.
+    pub grid_point: String,
+    /// Every dotted key this trial sets on top of `base` (grid, then ablation).
+    pub params: Map<String, Value>,
+    pub seed: u64,
+    pub config: TrialConfig,
+}
+
+impl Study {
+    pub fn from_yaml_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_yaml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a study; `origin` names the source in errors.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, SpecError> {
+        let raw: RawStudy = serde_yaml::from_str(text).map_err(|e| SpecError::Parse {
+            path: origin.into(),
+            message: with_suggestion(&e.to_string()),
+        })?;
+        let at = |needles: &[&str]| match locate(text, needles) {
+            Some((line, col)) => format!("{origin}:{line}:{col}"),
+            None => origin.to_string(),
+        };
+        let invalid = |needles: &[&str], key: &str, message: String| SpecError::Invalid {
+            path: at(needles),
+            key: key.into(),
+            message,
+        };
+        raw.base
+            .validate(&format!("{origin} (base)"))
+            .map_err(|e| relocate(e, &at(&["base"])))?;
+        check_name("name", &raw.name).map_err(|m| invalid(&["name"], "name", m))?;
+        if raw.seeds.is_empty() {
+            return Err(invalid(
+                &["seeds"],
+                "seeds",
+                "expected at least one seed".into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for s in &raw.seeds {
+            if !seen.insert(*s) {
+                return Err(invalid(
+                    &["seeds"],
+                    "seeds",
+                    format!("seed {s} is listed twice"),
+                ));
+            }
+        }
+        let mut grid = Vec::new();
+        for (k, v) in &raw.grid {
+            let key = yaml_key(k).map_err(|m| invalid(&["grid"], "grid", m))?;
+            let gk = format!("grid.{key}");
+            check_dotted_key(&key).map_err(|m| invalid(&["grid", &key], &gk, m))?;
+            let values = match v {
+                serde_yaml::Value::Sequence(items) => items
+                    .iter()
+                    .map(yaml_to_json)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|m| invalid(&["grid", &key], &gk, m))?,
+                _ => {
+                    return Err(invalid(
+                        &["grid", &key],
+                        &gk,
+                        "expected a list of values, e.g. [1.0e-5, 3.0e-5]".into(),
+                    ))
+                }
+            };
+            if values.is_empty() {
+                return Err(invalid(
+                    &["grid", &key],
+                    &gk,
+                    "the list of values is empty".into(),
+                ));
+            }
+            if has_duplicates(&values) {
+                return Err(invalid(
+                    &["grid", &key],
+                    &gk,
+                    "a value is listed twice".into(),
+                ));
+            }
+            grid.push((key, values));
+        }
+        let mut names = BTreeSet::new();
+        let mut ablations = Vec::new();
+        for a in &raw.ablations {
+            let name_key = format!("name: {}", a.name);
+            let here = ["ablations", name_key.as_str()];
+            check_name("ablations.name", &a.name)
+                .map_err(|m| invalid(&here, "ablations.name", m))?;
+            if a.name == BASELINE {
+                return Err(invalid(
+                    &here,
+                    "ablations.name",
+                    "`baseline` is the name of the unmodified base config; choose another".into(),
+                ));
+            }
+            if !names.insert(a.name.clone()) {
+                return Err(invalid(
+                    &["ablations", &name_key, &name_key],
+                    "ablations.name",
+                    format!("two ablations are named {:?}; names must be unique", a.name),
+                ));
+            }
+            if a.set.is_empty() {
+                return Err(invalid(
+                    &here,
+                    "ablations.set",
+                    format!("ablation {:?} sets nothing", a.name),
+                ));
+            }
+            let mut set = Vec::new();
+            for (k, v) in &a.set {
+                let key = yaml_key(k).map_err(|m| invalid(&here, "ablations.set", m))?;
+                let loc = [here[0], here[1], key.as_str()];
+                let sk = format!("ablations.{}.set.{key}", a.name);
+                check_dotted_key(&key).map_err(|m| invalid(&loc, &sk, m))?;
+                if grid.iter().any(|(g, _)| *g == key) {
+                    return Err(invalid(
+                        &loc,
+                        &sk,
+                        format!("{key} is also a grid key; an ablation cannot override the grid"),
+                    ));
+                }
+                let value = yaml_to_json(v).map_err(|m| invalid(&loc, &sk, m))?;
+                set.push((key.clone(), value));
+            }
+            ablations.push(Ablation {
+                name: a.name.clone(),
+                set,
+            });
+        }
+        for c in &raw.claims {
+            if c.variant != BASELINE && !names.contains(&c.variant) {
+                let known: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = crate::suggest::nearest(&c.variant, &known)
+                    .map(|n| format!(" (did you mean {n:?}?)"))
+                    .unwrap_or_default();
+                return Err(invalid(
+                    &["claims", &c.variant],
+                    "claims.variant",
+                    format!(
+                        "unknown variant {:?}{hint}; claims name an ablation: {}",
+                        c.variant,
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if c.variant == BASELINE {
+                return Err(invalid(
+                    &["claims", BASELINE],
+                    "claims.variant",
+                    "a claim compares a variant with the baseline; it cannot name the baseline"
+                        .into(),
+                ));
+            }
+            if let Some(m) = c.margin {
+                if !(m.is_finite() && m >= 0.0) || c.expect != Expect::Same {
+                    return Err(invalid(
+                        &["claims", &c.variant, "margin"],
+                        "claims.margin",
+                        "margin is a non-negative number of points, only for expect: same".into(),
+                    ));
+                }
+            }
+        }
+        let study = Study {
+            name: raw.name,
+            description: raw.description,
+            base: raw.base,
+            grid,
+            ablations,
+            seeds: raw.seeds,
+            claims: raw.claims,
+            executor: raw.executor,
+            source: text.to_string(),
+        };
+        // Every variant must form a valid trial: catches wrong value types and ranges
+        // before anything runs.
+        study.expand_checked(origin, &at)?;
+        Ok(study)
+    }
+
+    /// Expands the study into trials, in this order: grid points (the cartesian product in
+    /// the order the keys are written, the last key varying fastest), then per point the
+    /// baseline and each ablation in the order written, then per variant each seed in the
+    /// order written.
+    pub fn expand(&self) -> Result<Vec<PlannedTrial>, SpecError> {
+        self.expand_checked("study", &|_| String::from("study"))
+    }
+
+    fn expand_checked(
+        &self,
+        origin: &str,
+        at: &dyn Fn(&[&str]) -> String,
+    ) -> Result<Vec<PlannedTrial>, SpecError> {
+        let base = serde_json::to_value(&self.base).map_err(|e| SpecError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        let points = grid_points(&self.grid);
+        let variants: Vec<(&str, &[(String, Value)])> = std::iter::once((BASELINE, &[][..]))
+            .chain(
+                self.ablations
+                    .iter()
+                    .map(|a| (a.name.as_str(), a.set.as_slice())),
+            )
+            .collect();
+        for point in &points {
+            let label = point_label(point);
+            for (ablation, set) in &variants {
+                let mut params = Map::new();
+                for (k, v) in point.iter().copied().chain(set.iter().map(|(k, v)| (k, v))) {
+                    params.insert(k.clone(), v.clone());
+                }
+                let mut doc = base.clone();
+                for (k, v) in &params {
+                    set_dotted(&mut doc, k, v.clone());
+                }
+                let variant = if label.is_empty() {
+                    ablation.to_string()
+                } else {
+                    format!("{label}/{ablation}")
+                };
+                let name_key = format!("name: {ablation}");
+                let here: &[&str] = if *ablation == BASELINE {
+                    &["grid"]
+                } else {
+                    &["ablations", &name_key]
+                };
+                let config: TrialConfig = serde_json::from_value(doc).map_err(|e| {
+                    let key = params.keys().next().cloned().unwrap_or_default();
+                    SpecError::Invalid {
+                        path: at(here),
+                        key: format!("variant {variant}"),
+                        message: format!("{e} (in {key} or the other keys it sets)"),
+                    }
+                })?;
+                config
+                    .validate(&format!("{origin} (variant {variant})"))
+                    .map_err(|e| relocate(e, &at(here)))?;
+                for seed in &self.seeds {
+                    let mut config = config.clone();
+                    config.train.seed = *seed;
+                    out.push(PlannedTrial {
+                        ordinal: out.len(),
+                        variant: variant.clone(),
+                        ablation: ablation.to_string(),
+                        grid_point: label.clone(),
+                        params: params.clone(),
+                        seed: *seed,
+                        config,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The distinct variant names, in expansion order.
+    pub fn variant_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for point in grid_points(&self.grid) {
+            let label = point_label(&point);
+            for a in std::iter::once(BASELINE).chain(self.ablations.iter().map(|a| &*a.name)) {
+                names.push(if label.is_empty() {
+                    a.to_string()
+                } else {
+                    format!("{label}/{a}")
+                });
+            }
+        }
+        names
+    }
+}
+
+type Point<'a> = Vec<(&'a String, &'a Value)>;
+
+fn grid_points(grid: &[(String, Vec<Value>)]) -> Vec<Point<'_>> {
+    let mut points: Vec<Point<'_>> = vec![Vec::new()];
+    for (k, values) in grid {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.push((k, v));
+                    p
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+fn point_label(point: &Point<'_>) -> String {
+    point
+        .iter()
+        .map(|(k, v)| {
+            let short = k.rsplit('.').next().unwrap_or(k);
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{short}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Replaces a validation error's location with a more precise one.
+fn relocate(e: SpecError, path: &str) -> SpecError {
+    match e {
+        SpecError::Invalid { key, message, .. } => SpecError::Invalid {
+            path: path.into(),
+            key,
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Names become folder names and report ids: keep them to a safe alphabet.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '='));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {name:?}: expected 1-64 characters from A-Z a-z 0-9 - _ . ="
+        ))
+    }
+}
+
+fn yaml_key(k: &serde_yaml::Value) -> Result<String, String> {
+    match k {
+        serde_yaml::Value::String(s) => Ok(s.clone()),
+        other => Err(format!(
+            "expected a dotted key such as train.learning_rate, found {other:?}"
+        )),
+    }
+}
+
+fn yaml_to_json(v: &serde_yaml::Value) -> Result<Value, String> {
+    let json = serde_json::to_value(v).map_err(|e| format!("value {v:?}: {e}"))?;
+    match json {
+        Value::Null => Err("null is not a value a key can be set to".into()),
+        Value::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => {
+            Err("expected a finite number".into())
+        }
+        other => Ok(other),
+    }
+}
+
+fn has_duplicates(values: &[Value]) -> bool {
+    values
+        .iter()
+        .enumerate()
+        .any(|(i, a)| values[..i].iter().any(|b| b == a))
+}
+
+/// Is `key` (`section.field`, or `model_config.<any HF key>`) a key of the trial schema?
+pub fn check_dotted_key(key: &str) -> Result<(), String> {
+    let train_keys = crate::trial::train_keys();
+    let all: Vec<String> = MODEL_KEYS
+        .iter()
+        .map(|k| format!("model.{k}"))
+        .chain(DATA_KEYS.iter().map(|k| format!("data.{k}")))
+        .chain(train_keys.iter().map(|k| format!("train.{k}")))
+        .collect();
+    let (section, field) = key.split_once('.').unwrap_or((key, ""));
+    let known = match section {
+        "model_config" => !field.is_empty() && !field.contains('.'),
+        "model" | "data" | "train" => all.iter().any(|k| k == key),
+        _ => false,
+    };
+    if key == "train.seed" {
+        return Err("train.seed comes from the study's seeds list; vary seeds there".into());
+    }
+    if known {
+        return Ok(());
+    }
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    let hint = crate::suggest::nearest(key, &names)
+        .map(|n| format!("; did you mean {n}?"))
+        .unwrap_or_default();
+    Err(format!(
+        "{key} is not a key of the trial schema (model.*, model_config.<HF config key>, data.train|eval, train.*){hint}"
+    ))
+}
+
+/// Sets `a.b.c` in a JSON object, creating objects on the way.
+fn set_dotted(doc: &mut Value, key: &str, value: Value) {
+    let mut cur = doc;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(map) = cur else { return };
+        if i + 1 == parts.len() {
+            map.insert((*part).to_string(), value);
+            return;
+        }
+        cur = map
+            .entry((*part).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
