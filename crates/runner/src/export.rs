@@ -26,7 +26,10 @@ fn params(r: &StudyTrialRow) -> Map<String, Value> {
 }
 
 fn param_keys(rows: &[StudyTrialRow]) -> Vec<String> {
-    let keys: BTreeSet<String> = rows.iter().flat_map(|r| params(r).keys().cloned().collect::<Vec<_>>()).collect();
+    let keys: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| params(r).keys().cloned().collect::<Vec<_>>())
+        .collect();
     keys.into_iter().collect()
 }
 
@@ -68,7 +71,13 @@ pub fn to_csv(rows: &[StudyTrialRow]) -> String {
         .map(|s| s.to_string())
         .chain(keys.iter().cloned())
         .collect();
-    out.push_str(&header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+    out.push_str(
+        &header
+            .iter()
+            .map(|h| csv_field(h))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     out.push_str("\r\n");
     for r in rows {
         let fields: Vec<String> = record(r, &keys)

@@ -95,8 +95,7 @@ pub fn parse_devices(text: &str) -> Result<Vec<String>, RunnerError> {
     let mut out = Vec::new();
     for d in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let ok = d == "cpu"
-            || d
-                .strip_prefix("cuda:")
+            || d.strip_prefix("cuda:")
                 .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
         if !ok {
             return Err(RunnerError::Invalid(format!(
@@ -174,10 +173,19 @@ mod tests {
 
     #[test]
     fn devices_parse_with_clear_errors() {
-        assert_eq!(parse_devices("cuda:0, cuda:1").unwrap(), ["cuda:0", "cuda:1"]);
+        assert_eq!(
+            parse_devices("cuda:0, cuda:1").unwrap(),
+            ["cuda:0", "cuda:1"]
+        );
         assert_eq!(parse_devices("cpu").unwrap(), ["cpu"]);
-        assert!(parse_devices("gpu0").unwrap_err().to_string().contains("gpu0"));
-        assert!(parse_devices("cpu,cpu").unwrap_err().to_string().contains("twice"));
+        assert!(parse_devices("gpu0")
+            .unwrap_err()
+            .to_string()
+            .contains("gpu0"));
+        assert!(parse_devices("cpu,cpu")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         assert!(parse_devices("").is_err());
     }
 

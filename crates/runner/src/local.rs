@@ -106,11 +106,14 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
     };
     let done_before = distinct_with(&rows, |s| s.is_final());
     summary.already_done = done_before;
-    let progress = Progress::new(opts.progress, summary.distinct_trials as u64, done_before as u64);
+    let progress = Progress::new(
+        opts.progress,
+        summary.distinct_trials as u64,
+        done_before as u64,
+    );
     tracing::info!(
-        "study {}: {} variants × seeds = {} entries, {} distinct trials, {} already done",
+        "study {}: {} trials ({} distinct runs), {} already done",
         study.name,
-        plan.entries.len(),
         plan.entries.len(),
         summary.distinct_trials,
         done_before
@@ -132,8 +135,12 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
         if sig >= 1 && !draining {
             draining = true;
             summary.interrupted = true;
-            progress.println("stopping: waiting for running trials to save their state (Ctrl-C again to kill)");
-            tracing::warn!("stopping: trials get SIGTERM and save their state; Ctrl-C again kills them");
+            progress.println(
+                "stopping: waiting for running trials to save their state (Ctrl-C again to kill)",
+            );
+            tracing::warn!(
+                "stopping: trials get SIGTERM and save their state; Ctrl-C again kills them"
+            );
             for r in running.iter_mut().flatten() {
                 signal_group(&r.child, Signal::SIGTERM);
                 r.stop = Stop::Drain;
@@ -172,11 +179,18 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                     nothing_to_claim = true;
                     break;
                 };
-                let label = labels.get(&c.trial_id).cloned().unwrap_or_else(|| c.trial_id.clone());
+                let label = labels
+                    .get(&c.trial_id)
+                    .cloned()
+                    .unwrap_or_else(|| c.trial_id.clone());
                 match spawn(opts, &c, device, &label, &progress) {
                     Ok(r) => {
                         store.set_attempt_pid(&c.trial_id, c.attempt, r.child.id())?;
-                        tracing::info!("start {label} on {device} (trial {}, attempt {})", c.trial_id, c.attempt);
+                        tracing::info!(
+                            "start {label} on {device} (trial {}, attempt {})",
+                            c.trial_id,
+                            c.attempt
+                        );
                         running[slot] = Some(r);
                     }
                     Err(e) => {
@@ -194,13 +208,25 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
             match r.child.try_wait() {
                 Ok(Some(status)) => {
                     let Some(r) = slot.take() else { continue };
-                    let s = finish_attempt(&mut store, &runner_id, &host, r, status, &mut shared, &progress)?;
+                    let s = finish_attempt(
+                        &mut store,
+                        &runner_id,
+                        &host,
+                        r,
+                        status,
+                        &mut shared,
+                        &progress,
+                    )?;
                     if let Some((id, s)) = s {
                         if s == TrialStatus::Interrupted && !draining {
                             let entry = deferred.entry(id).or_insert((Instant::now(), 0));
                             entry.1 += 1;
                             // A folder held by another process: try again later, a few times.
-                            let wait = if entry.1 > 5 { 3600 } else { 2 * u64::from(entry.1) };
+                            let wait = if entry.1 > 5 {
+                                3600
+                            } else {
+                                2 * u64::from(entry.1)
+                            };
                             entry.0 = Instant::now() + Duration::from_secs(wait);
                         }
                         *summary.outcomes.entry(s).or_default() += 1;
@@ -217,7 +243,9 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
             last_heartbeat = Instant::now();
         }
         let idle = running.iter().all(Option::is_none);
-        let waiting = deferred.values().any(|(until, n)| *until > Instant::now() && *n <= 5);
+        let waiting = deferred
+            .values()
+            .any(|(until, n)| *until > Instant::now() && *n <= 5);
         if idle && (draining || (nothing_to_claim && !waiting)) {
             break Ok(());
         }
@@ -259,10 +287,11 @@ fn distinct_with(rows: &[store::StudyTrialRow], pred: impl Fn(TrialStatus) -> bo
 /// SIGINT/SIGTERM to the runner count up; the main loop drains at 1 and kills at 2.
 fn watch_signals(count: Arc<AtomicUsize>) -> Result<signal_hook::iterator::Handle, RunnerError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|e| RunnerError::Io {
-        path: "signal handler".into(),
-        source: e,
-    })?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|e| RunnerError::Io {
+            path: "signal handler".into(),
+            source: e,
+        })?;
     let handle = signals.handle();
     std::thread::spawn(move || {
         for _ in signals.forever() {
@@ -431,6 +460,17 @@ fn finish_attempt(
     let mut f = Finish::new(trial_status);
     f.exit_code = status.code();
     f.signal = status.signal();
+    // The last line of stderr usually says what went wrong; keep it next to the status.
+    let last_line = stderr_tail
+        .as_deref()
+        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
+        .map(str::trim);
+    let error = match (trial_status, error, last_line) {
+        (TrialStatus::Failed | TrialStatus::OutOfMemory, Some(e), Some(l)) => {
+            Some(format!("{e}: {l}"))
+        }
+        (_, e, _) => e,
+    };
     f.error = error.clone();
     f.stderr_tail = stderr_tail.clone();
     if let Some(m) = &result {
@@ -465,7 +505,12 @@ fn finish_attempt(
     }
     let line = match (trial_status, f.em, f.f1) {
         (TrialStatus::Succeeded, Some(em), Some(f1)) => {
-            format!("done  {} [{}] EM {em:.2} F1 {f1:.2} in {:.0}s", r.label, r.device, r.started.elapsed().as_secs_f64())
+            format!(
+                "done  {} [{}] EM {em:.2} F1 {f1:.2} in {:.0}s",
+                r.label,
+                r.device,
+                r.started.elapsed().as_secs_f64()
+            )
         }
         (s, _, _) => format!(
             "{s}  {} [{}]{}",
@@ -509,7 +554,9 @@ fn file_sha256(shared: &mut Shared, path: &Path) -> Option<String> {
 /// The trial's `env.json` plus what the runner knows: host and dataset hashes.
 fn environment(r: &Running, host: &str, shared: &mut Shared) -> EnvironmentRow {
     let mut json = read_json(&r.dir, files::ENV).unwrap_or_default();
-    let text = |m: &serde_json::Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).map(String::from);
+    let text = |m: &serde_json::Map<String, Value>, k: &str| {
+        m.get(k).and_then(Value::as_str).map(String::from)
+    };
     let train_sha = file_sha256(shared, &r.train_path);
     let eval_sha = file_sha256(shared, &r.eval_path);
     json.insert("host".into(), host.into());

@@ -24,7 +24,9 @@ pub fn classify(
 ) -> (TrialStatus, Option<String>) {
     let oom_text = stderr_tail.is_some_and(|t| {
         let t = t.to_lowercase();
-        t.contains("out of memory") || t.contains("outofmemory") || t.contains("memory allocation failed")
+        t.contains("out of memory")
+            || t.contains("outofmemory")
+            || t.contains("memory allocation failed")
     });
     match (stop, code, signal) {
         (Stop::Timeout, _, _) => (
@@ -79,14 +81,26 @@ mod tests {
     fn exit_statuses_map_to_outcomes() {
         let c = |code, signal, stop, result, err| classify(code, signal, stop, result, err).0;
         use TrialStatus::*;
-        assert_eq!(c(Some(0), None, Stop::None, Some("succeeded"), None), Succeeded);
+        assert_eq!(
+            c(Some(0), None, Stop::None, Some("succeeded"), None),
+            Succeeded
+        );
         assert_eq!(c(Some(0), None, Stop::None, None, None), Failed);
         assert_eq!(c(Some(3), None, Stop::None, None, None), Diverged);
         assert_eq!(c(Some(4), None, Stop::Drain, None, None), Interrupted);
         assert_eq!(c(Some(4), None, Stop::Timeout, None, None), TimedOut);
         assert_eq!(c(None, Some(9), Stop::Drain, None, None), Interrupted);
         assert_eq!(c(None, Some(9), Stop::None, None, None), OutOfMemory);
-        assert_eq!(c(Some(101), None, Stop::None, None, Some("CUDA out of memory")), OutOfMemory);
+        assert_eq!(
+            c(
+                Some(101),
+                None,
+                Stop::None,
+                None,
+                Some("CUDA out of memory")
+            ),
+            OutOfMemory
+        );
         assert_eq!(c(Some(1), None, Stop::None, None, Some("bad key")), Failed);
         assert_eq!(c(None, Some(11), Stop::None, None, None), Failed);
     }

@@ -160,7 +160,9 @@ fn no_op_reason(
         return Some(reason);
     }
     if init.and_then(|c| c.get(key)) == Some(value) {
-        return Some(format!("{key}: {value} is already the model's config.json value"));
+        return Some(format!(
+            "{key}: {value} is already the model's config.json value"
+        ));
     }
     None
 }
@@ -197,7 +199,10 @@ fn explain_duplicate(
         }
         let reason = match (k.strip_prefix("model_config."), this.params.get(k)) {
             (Some(key), Some(v)) => no_op_reason(key, v, arch, init),
-            (Some(key), None) => first.params.get(k).and_then(|v| no_op_reason(key, v, arch, init)),
+            (Some(key), None) => first
+                .params
+                .get(k)
+                .and_then(|v| no_op_reason(key, v, arch, init)),
             _ if k == "train.device" => Some("train.device is chosen by the runner".into()),
             _ => None,
         };
@@ -206,7 +211,12 @@ fn explain_duplicate(
     if reasons.is_empty() {
         reasons.push("identical configuration".into());
     }
-    format!("{} = {}: {}", this.variant, first.variant, reasons.join("; "))
+    format!(
+        "{} = {}: {}",
+        this.variant,
+        first.variant,
+        reasons.join("; ")
+    )
 }
 
 /// JSON with object keys sorted at every level: the same config always gives the same text.

@@ -110,7 +110,10 @@ pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
             fmt(&v.f1)
         ));
     }
-    let notes: Vec<&String> = variants.iter().filter_map(|v| v.duplicate_note.as_ref()).collect();
+    let notes: Vec<&String> = variants
+        .iter()
+        .filter_map(|v| v.duplicate_note.as_ref())
+        .collect();
     if !notes.is_empty() {
         out.push_str("\nshared runs (no effect by construction):\n");
         for n in notes {

@@ -85,7 +85,11 @@ pub fn read_metrics(dir: &Path, offset: u64) -> Result<MetricsChunk, RunnerError
         Err(e) => return Err(io(&path, e)),
     };
     let len = f.metadata().map_err(|e| io(&path, e))?.len();
-    let (start, rewound) = if len < offset { (0, true) } else { (offset, false) };
+    let (start, rewound) = if len < offset {
+        (0, true)
+    } else {
+        (offset, false)
+    };
     f.seek(SeekFrom::Start(start)).map_err(|e| io(&path, e))?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).map_err(|e| io(&path, e))?;

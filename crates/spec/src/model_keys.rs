@@ -72,7 +72,6 @@ pub fn key_effect(arch: Arch, key: &str) -> KeyEffect {
     }
 }
 
-
 impl Arch {
     /// The architecture named by a config's `model_type`.
     pub fn from_model_type(model_type: &str) -> Option<Self> {

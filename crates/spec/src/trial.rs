@@ -411,18 +411,31 @@ mod tests {
     #[test]
     fn key_lists_match_the_structs() {
         for k in MODEL_KEYS {
-            let v = if *k == "do_lower_case" { "true" } else if *k == "preset" { "tiny" } else { "x" };
+            let v = if *k == "do_lower_case" {
+                "true"
+            } else if *k == "preset" {
+                "tiny"
+            } else {
+                "x"
+            };
             let e = serde_yaml::from_str::<ModelSpec>(&format!("{k}: {v}"));
             assert!(e.is_ok(), "{k}: {e:?}");
         }
-        let e = serde_yaml::from_str::<ModelSpec>("nope: 1").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<ModelSpec>("nope: 1")
+            .unwrap_err()
+            .to_string();
         for k in MODEL_KEYS {
             assert!(e.contains(k), "{k} missing from {e}");
         }
-        let e = serde_yaml::from_str::<DataSpec>("nope: 1").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<DataSpec>("nope: 1")
+            .unwrap_err()
+            .to_string();
         assert!(DATA_KEYS.iter().all(|k| e.contains(k)), "{e}");
         let keys = train_keys();
-        assert!(keys.len() >= 25 && keys.contains(&"max_steps".to_string()), "{keys:?}");
+        assert!(
+            keys.len() >= 25 && keys.contains(&"max_steps".to_string()),
+            "{keys:?}"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ fn bad_study_corpus_gives_the_expected_messages() {
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         let first = text.lines().next().unwrap();
-        let expected = first.strip_prefix("# expect: ").expect("first line: # expect: …");
+        let expected = first
+            .strip_prefix("# expect: ")
+            .expect("first line: # expect: …");
         let err = match Study::from_yaml_file(&f) {
             Ok(_) => panic!("{}: accepted", f.display()),
             Err(e) => e.to_string(),
@@ -63,17 +65,35 @@ fn expansion_order_is_grid_then_variant_then_seed() {
     // 4 grid points × (baseline + 2 ablations) × 2 seeds.
     assert_eq!(trials.len(), 24);
     let names: Vec<(String, u64)> = trials.iter().map(|t| (t.variant.clone(), t.seed)).collect();
-    assert_eq!(names[0], ("learning_rate=0.00003,batch_size=4/baseline".into(), 1));
-    assert_eq!(names[1], ("learning_rate=0.00003,batch_size=4/baseline".into(), 2));
-    assert_eq!(names[2], ("learning_rate=0.00003,batch_size=4/dropout-0.2".into(), 1));
-    assert_eq!(names[6], ("learning_rate=0.00003,batch_size=8/baseline".into(), 1));
-    assert_eq!(names[12], ("learning_rate=0.00005,batch_size=4/baseline".into(), 1));
+    assert_eq!(
+        names[0],
+        ("learning_rate=0.00003,batch_size=4/baseline".into(), 1)
+    );
+    assert_eq!(
+        names[1],
+        ("learning_rate=0.00003,batch_size=4/baseline".into(), 2)
+    );
+    assert_eq!(
+        names[2],
+        ("learning_rate=0.00003,batch_size=4/dropout-0.2".into(), 1)
+    );
+    assert_eq!(
+        names[6],
+        ("learning_rate=0.00003,batch_size=8/baseline".into(), 1)
+    );
+    assert_eq!(
+        names[12],
+        ("learning_rate=0.00005,batch_size=4/baseline".into(), 1)
+    );
     assert!(trials.iter().enumerate().all(|(i, t)| t.ordinal == i));
     let t = &trials[2];
     assert_eq!(t.ablation, "dropout-0.2");
     assert_eq!(t.config.model_config["hidden_dropout_prob"], 0.2);
     assert_eq!(t.config.model_config["attention_probs_dropout_prob"], 0.2);
-    assert_eq!((t.config.train.learning_rate, t.config.train.batch_size), (3e-5, 4));
+    assert_eq!(
+        (t.config.train.learning_rate, t.config.train.batch_size),
+        (3e-5, 4)
+    );
     assert_eq!(t.config.train.seed, 1);
     assert_eq!(trials[7].config.train.batch_size, 8);
     assert_eq!(t.params.len(), 4, "{:?}", t.params);
@@ -83,10 +103,28 @@ fn expansion_order_is_grid_then_variant_then_seed() {
 
 #[test]
 fn without_a_grid_the_baseline_comes_first() {
-    let text = GOOD.replace("grid:\n  train.learning_rate: [3.0e-5, 5.0e-5]\n  train.batch_size: [4, 8]\n", "");
+    let text = GOOD.replace(
+        "grid:\n  train.learning_rate: [3.0e-5, 5.0e-5]\n  train.batch_size: [4, 8]\n",
+        "",
+    );
     let s = Study::from_yaml_str(&text, "g.yaml").unwrap();
-    let v: Vec<String> = s.expand().unwrap().iter().map(|t| t.variant.clone()).collect();
-    assert_eq!(v, ["baseline", "baseline", "dropout-0.2", "dropout-0.2", "pooler-5", "pooler-5"]);
+    let v: Vec<String> = s
+        .expand()
+        .unwrap()
+        .iter()
+        .map(|t| t.variant.clone())
+        .collect();
+    assert_eq!(
+        v,
+        [
+            "baseline",
+            "baseline",
+            "dropout-0.2",
+            "dropout-0.2",
+            "pooler-5",
+            "pooler-5"
+        ]
+    );
     assert_eq!(s.claims.len(), 2);
 }
 
@@ -96,7 +134,9 @@ fn shipped_experiments_parse() {
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") && p.file_name().is_some_and(|f| f != "references.yaml") {
+        if p.extension().is_some_and(|x| x == "yaml")
+            && p.file_name().is_some_and(|f| f != "references.yaml")
+        {
             Study::from_yaml_file(&p).unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }

@@ -96,11 +96,12 @@ impl Store {
                 source: rusqlite::Error::InvalidPath(path.to_path_buf()),
             });
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| StoreError::Open {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Open {
                 path: shown.clone(),
                 source,
-            })?;
+            },
+        )?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let v = schema::version(&conn)?;
         if v > SCHEMA_VERSION {
@@ -154,4 +155,15 @@ pub fn now_text() -> String {
 /// Seconds since the Unix epoch, the format of lease and heartbeat columns.
 pub fn now_seconds() -> f64 {
     chrono::Utc::now().timestamp_millis() as f64 / 1000.0
+}
+
+/// Hooks for tests that need a database in states the API never produces.
+#[doc(hidden)]
+pub mod testing {
+    /// Writes `PRAGMA user_version` directly (e.g. to simulate a newer binary's database).
+    pub fn set_user_version(path: &std::path::Path, version: u32) -> crate::Result<()> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.pragma_update(None, "user_version", version)?;
+        Ok(())
+    }
 }

@@ -95,7 +95,9 @@ impl Store {
     }
 
     pub fn study_names(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT name FROM studies ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM studies ORDER BY name")?;
         let names = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;

@@ -142,8 +142,14 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<
             supported: SCHEMA_VERSION,
         });
     }
-    for v in current..target.min(SCHEMA_VERSION) {
-        let tx = conn.transaction()?;
+    // Each step re-reads the version inside an IMMEDIATE transaction: two processes opening
+    // a new database at once migrate it once, not twice.
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let v = version(&tx)?;
+        if v >= target.min(SCHEMA_VERSION) {
+            return Ok(());
+        }
         tx.execute_batch(MIGRATIONS[v as usize])
             .map_err(|e| StoreError::Migration {
                 path: path.into(),
@@ -153,5 +159,4 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<
         tx.pragma_update(None, "user_version", v + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }

@@ -117,7 +117,12 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for r in rows {
-                trial.execute(params![r.trial_id, r.effective_config, r.config, r.seed as i64])?;
+                trial.execute(params![
+                    r.trial_id,
+                    r.effective_config,
+                    r.config,
+                    r.seed as i64
+                ])?;
                 map.execute(params![
                     name,
                     r.ordinal as i64,
@@ -138,7 +143,13 @@ impl Store {
 
     /// Registers a runner (for leases) or refreshes its heartbeat; extends the leases of
     /// the trials it runs.
-    pub fn heartbeat(&mut self, runner: &str, host: &str, pid: u32, lease_seconds: f64) -> Result<()> {
+    pub fn heartbeat(
+        &mut self,
+        runner: &str,
+        host: &str,
+        pid: u32,
+        lease_seconds: f64,
+    ) -> Result<()> {
         let now = crate::now_seconds();
         let tx = self
             .conn
@@ -158,18 +169,28 @@ impl Store {
 
     /// Removes a runner that is exiting cleanly.
     pub fn unregister_runner(&mut self, runner: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM runners WHERE id = ?1", [runner])?;
+        self.conn
+            .execute("DELETE FROM runners WHERE id = ?1", [runner])?;
         Ok(())
     }
 
     /// Marks orphaned running trials interrupted: those whose lease expired, whose owner is
     /// unknown, or whose owner `is_dead(host, pid)` says is gone.
-    pub fn reclaim_orphans(&mut self, is_dead: &dyn Fn(&str, i64) -> bool) -> Result<Vec<Reclaimed>> {
+    pub fn reclaim_orphans(
+        &mut self,
+        is_dead: &dyn Fn(&str, i64) -> bool,
+    ) -> Result<Vec<Reclaimed>> {
         let now = crate::now_seconds();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let candidates: Vec<(String, Option<String>, Option<f64>, Option<String>, Option<i64>)> = {
+        let candidates: Vec<(
+            String,
+            Option<String>,
+            Option<f64>,
+            Option<String>,
+            Option<i64>,
+        )> = {
             let mut stmt = tx.prepare(
                 "SELECT t.id, t.lease_owner, t.lease_expires_at, r.host, r.pid
                  FROM trials t LEFT JOIN runners r ON r.id = t.lease_owner
@@ -198,7 +219,10 @@ impl Store {
                      WHERE trial_id = ?1 AND status = 'running'",
                     params![id, now_text()],
                 )?;
-                reclaimed.push(Reclaimed { trial_id: id, owner });
+                reclaimed.push(Reclaimed {
+                    trial_id: id,
+                    owner,
+                });
             }
         }
         tx.execute(
@@ -265,7 +289,15 @@ impl Store {
                  finished_at = NULL, exit_code = NULL, signal = NULL, error = NULL,
                  metrics_offset = 0
              WHERE id = ?1",
-            params![id, attempt, runner, now + lease_seconds, device, host, started],
+            params![
+                id,
+                attempt,
+                runner,
+                now + lease_seconds,
+                device,
+                host,
+                started
+            ],
         )?;
         tx.execute(
             "INSERT INTO attempts (trial_id, attempt, runner, device, host, pid, started_at, status)
@@ -343,7 +375,9 @@ impl Store {
     pub fn trial_status(&self, trial: &str) -> Result<Option<TrialStatus>> {
         let s: Option<String> = self
             .conn
-            .query_row("SELECT status FROM trials WHERE id = ?1", [trial], |r| r.get(0))
+            .query_row("SELECT status FROM trials WHERE id = ?1", [trial], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(s.and_then(|s| TrialStatus::parse(&s)))
     }

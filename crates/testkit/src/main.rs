@@ -10,7 +10,7 @@
 //!
 //! `FAKE_TRIAL_BEHAVIOR` (JSON object, keys `seed:N` or `*`) picks a behaviour: `ok`,
 //! `crash`, `crash-once`, `diverge`, `oom`, `hang` (runs until signalled), `ignore-term`
-//! (ignores SIGTERM until killed), `segfault`.
+//! (ignores SIGTERM until killed), `abort` (dies of SIGABRT).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,30 @@ fn run(dir: &Path, device: &str) -> i32 {
             return exit::INTERRUPTED;
         }
     }
+    // Lets tests check that no two processes ever ran this trial at the same time.
+    let log_event = |what: &str| {
+        let line = format!("{what} {} {}\n", std::process::id(), now_micros());
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("attempts.log"))
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    };
+    log_event("start");
+    let code = run_locked(dir, device);
+    log_event("end");
+    drop(lock);
+    code
+}
+
+fn now_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+fn run_locked(dir: &Path, device: &str) -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     let behavior_all = std::env::var("FAKE_TRIAL_BEHAVIOR").unwrap_or_default();
     let text = match std::fs::read_to_string(dir.join(files::SPEC)) {
@@ -124,11 +148,7 @@ fn run(dir: &Path, device: &str) -> i32 {
             eprintln!("thread 'main' panicked: CUDA error: out of memory (fake)");
             return 101;
         }
-        "segfault" => {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
-            std::thread::sleep(Duration::from_secs(5));
-            return exit::FAILED;
-        }
+        "abort" => std::process::abort(),
         _ => {}
     }
 
@@ -190,12 +210,18 @@ fn run(dir: &Path, device: &str) -> i32 {
             "loss": if loss.is_nan() { Value::Null } else { json!(loss) },
             "learning_rate": lr, "examples_per_second": 100.0,
             "elapsed_seconds": started.elapsed().as_secs_f64()});
-        if writeln!(metrics, "{line}").and_then(|_| metrics.flush()).is_err() {
+        if writeln!(metrics, "{line}")
+            .and_then(|_| metrics.flush())
+            .is_err()
+        {
             return fail("cannot write metrics");
         }
         if loss.is_nan() {
-            let _ = write_json(&dir.join(files::RESULT), &json!({"status": "diverged",
-                "EM": 0.0, "F1": 0.0, "steps": step}));
+            let _ = write_json(
+                &dir.join(files::RESULT),
+                &json!({"status": "diverged",
+                "EM": 0.0, "F1": 0.0, "steps": step}),
+            );
             eprintln!("fake-trial: loss is NaN at step {step}");
             return exit::DIVERGED;
         }
@@ -203,7 +229,11 @@ fn run(dir: &Path, device: &str) -> i32 {
     }
     let eval_line = json!({"step": step, "epoch": 1.0, "eval_em": em, "eval_f1": f1});
     let _ = writeln!(metrics, "{eval_line}");
-    if let Some(eval) = spec.get("data").and_then(|d| d.get("eval")).and_then(Value::as_str) {
+    if let Some(eval) = spec
+        .get("data")
+        .and_then(|d| d.get("eval"))
+        .and_then(Value::as_str)
+    {
         let _ = write_json(&dir.join(files::PREDICTIONS), &predictions(Path::new(eval)));
     }
     let _ = write_json(
@@ -227,9 +257,15 @@ fn predictions(path: &Path) -> Value {
     let empty = Vec::new();
     let mut n = 0usize;
     for article in v.get("data").and_then(Value::as_array).unwrap_or(&empty) {
-        for p in article.get("paragraphs").and_then(Value::as_array).unwrap_or(&empty) {
+        for p in article
+            .get("paragraphs")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+        {
             for q in p.get("qas").and_then(Value::as_array).unwrap_or(&empty) {
-                let Some(id) = q.get("id").and_then(Value::as_str) else { continue };
+                let Some(id) = q.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
                 let gold = q
                     .get("answers")
                     .and_then(Value::as_array)

@@ -76,7 +76,10 @@ fn render(plan: &Plan) -> String {
         plan.study.seeds.len(),
         plan.distinct_trials()
     );
-    out.push_str(&format!("{:>4}  {:<16}  {:<w$}  {:>5}  params\n", "#", "id", "variant", "seed"));
+    out.push_str(&format!(
+        "{:>4}  {:<16}  {:<w$}  {:>5}  params\n",
+        "#", "id", "variant", "seed"
+    ));
     for e in &plan.entries {
         let params = serde_json::to_string(&e.trial.params).unwrap_or_default();
         let dup = e

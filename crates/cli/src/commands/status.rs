@@ -33,7 +33,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     for name in names {
         if store.study(&name)?.is_none() {
             let known = store.study_names()?.join(", ");
-            anyhow::bail!("{}: no study named {name:?} (studies: {known})", args.db.display());
+            anyhow::bail!(
+                "{}: no study named {name:?} (studies: {known})",
+                args.db.display()
+            );
         }
         let rows = store.study_trials(&name)?;
         print!(

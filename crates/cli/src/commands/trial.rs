@@ -76,7 +76,11 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
             let text = e.to_string();
             eprintln!("error: {text}");
             let oom = text.to_lowercase().contains("out of memory");
-            return Ok(if oom { exit::OUT_OF_MEMORY } else { exit::FAILED });
+            return Ok(if oom {
+                exit::OUT_OF_MEMORY
+            } else {
+                exit::FAILED
+            });
         }
     };
     println!("{}", serde_json::to_string(&result)?);

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod runner;
+
 fn sweep(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sweep"))
         .args(args)
