@@ -3,9 +3,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SHARED ?= $(abspath ../shared/data)
 RESULTS ?= results
+DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt demo bench venv gpu-prepare clean
+.PHONY: all build test lint fmt demo data-link bench venv gpu-prepare clean
 
 all: build
 
@@ -23,21 +24,26 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## The main job on the embedded default: synthetic data, its vocabulary, and one trial of
-## the tiny BERT preset trained from scratch on CPU (about 2 minutes on 2 cores).
+## The main job on the embedded default: the demo study (experiments/demo.yaml), the
+## homework's ablations in miniature: synthetic data and its vocabulary, then 10 tiny-BERT/ALBERT
+## trials from scratch on CPU through the sweep runner (about 10 minutes on 2 cores), then the
+## status table. Interrupt it any time; `make demo` again resumes.
 demo: build
 	@mkdir -p $(RESULTS)/demo
-	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions 3000 --seed 1
+	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions $(DEMO_QUESTIONS) --seed 1
 	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_dev.json --questions 600 --seed 2
 	./target/release/sweep data vocab --dataset $(RESULTS)/demo/synthetic_train.json \
 		--dataset $(RESULTS)/demo/synthetic_dev.json --out $(RESULTS)/demo/vocab.txt
-	./target/release/sweep data stats --dataset $(RESULTS)/demo/synthetic_dev.json \
-		--vocab $(RESULTS)/demo/vocab.txt --max-seq-length 128 --doc-stride 32
-	sed 's#results/demo#$(RESULTS)/demo#g' experiments/trials/synthetic-tiny.yaml > $(RESULTS)/demo/trial.yaml
-	./target/release/sweep train --config $(RESULTS)/demo/trial.yaml --out $(RESULTS)/demo/trial-tiny $(DEMO_FLAGS)
+	sed 's#results/demo#$(RESULTS)/demo#g' experiments/demo.yaml > $(RESULTS)/demo/demo.yaml
+	./target/release/sweep plan $(RESULTS)/demo/demo.yaml
+	./target/release/sweep run $(RESULTS)/demo/demo.yaml --db $(RESULTS)/sweep.db --devices cpu $(DEMO_FLAGS)
+	./target/release/sweep status demo --db $(RESULTS)/sweep.db
 	@echo
-	@echo "Trial written to $(RESULTS)/demo/trial-tiny (result.json, metrics.jsonl, predictions.json, checkpoint/)."
-	@echo "Sweeps over many trials arrive with the runner (see README: Status)."
+	@echo "Results: $(RESULTS)/sweep.db (sweep status / sweep export demo --format csv); trial folders in $(RESULTS)/trials/."
+
+## Link data/ to the shared data folder (drcd/, cmrc2018/, vocab/) for experiments/drcd-local.yaml.
+data-link:
+	ln -sfn $(SHARED) data
 
 venv:
 	tools/setup-venv.sh >/dev/null

@@ -62,7 +62,8 @@ pub struct RunOptions {
     pub lease: Duration,
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
-    /// How often the runner looks at its children and their files.
+    /// The longest the runner sleeps between looks at its children and their files (a
+    /// child's exit or a signal wakes it at once).
     pub poll: Duration,
 }
 
@@ -85,7 +86,7 @@ impl RunOptions {
             progress: false,
             lease: Duration::from_secs(60),
             kill_grace: Duration::from_secs(30),
-            poll: Duration::from_millis(100),
+            poll: Duration::from_millis(500),
         }
     }
 }

@@ -97,7 +97,8 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
     }
 
     let signals = Arc::new(AtomicUsize::new(0));
-    let signal_thread = watch_signals(Arc::clone(&signals))?;
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let signal_thread = watch_signals(Arc::clone(&signals), wake_tx)?;
     let labels = trial_labels(plan);
     let rows = store.study_trials(&study.name)?;
     let mut summary = RunSummary {
@@ -249,10 +250,12 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
         if idle && (draining || (nothing_to_claim && !waiting)) {
             break Ok(());
         }
-        std::thread::sleep(opts.poll);
+        // Sleeps until a child exits or a signal arrives (SIGCHLD wakes it), at most `poll`.
+        let _ = wake.recv_timeout(opts.poll);
+        while wake.try_recv().is_ok() {}
     };
     progress.finish();
-    drop(signal_thread);
+    signal_thread.close();
     store.unregister_runner(&runner_id)?;
     result.map(|()| summary)
 }
@@ -284,18 +287,29 @@ fn distinct_with(rows: &[store::StudyTrialRow], pred: impl Fn(TrialStatus) -> bo
     ids.len()
 }
 
-/// SIGINT/SIGTERM to the runner count up; the main loop drains at 1 and kills at 2.
-fn watch_signals(count: Arc<AtomicUsize>) -> Result<signal_hook::iterator::Handle, RunnerError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+/// SIGINT/SIGTERM to the runner count up (the main loop drains at 1 and kills at 2); they
+/// and SIGCHLD (a child ended) wake the main loop at once.
+fn watch_signals(
+    count: Arc<AtomicUsize>,
+    wake: std::sync::mpsc::Sender<()>,
+) -> Result<signal_hook::iterator::Handle, RunnerError> {
+    use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
     let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|e| RunnerError::Io {
-            path: "signal handler".into(),
-            source: e,
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGCHLD]).map_err(|e| {
+            RunnerError::Io {
+                path: "signal handler".into(),
+                source: e,
+            }
         })?;
     let handle = signals.handle();
     std::thread::spawn(move || {
-        for _ in signals.forever() {
-            count.fetch_add(1, Ordering::SeqCst);
+        for sig in signals.forever() {
+            if sig != SIGCHLD {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            if wake.send(()).is_err() {
+                break;
+            }
         }
     });
     Ok(handle)

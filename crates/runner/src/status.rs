@@ -97,12 +97,12 @@ pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
         .max(7);
     let mut out = format!("study {study}\n");
     out.push_str(&format!(
-        "{:<w$}  {:>5}  {:<28}  {:>15}  {:>15}\n",
+        "{:<w$}  {:>5}  {:<28}  {:>16}  {:>16}\n",
         "variant", "seeds", "trials", "EM", "F1"
     ));
     for v in variants {
         out.push_str(&format!(
-            "{:<w$}  {:>5}  {:<28}  {:>15}  {:>15}\n",
+            "{:<w$}  {:>5}  {:<28}  {:>16}  {:>16}\n",
             v.variant,
             v.seeds,
             state(v),

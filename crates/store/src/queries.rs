@@ -43,6 +43,16 @@ pub struct StudyTrialRow {
     pub examples_per_second: Option<f64>,
 }
 
+/// One launch of a trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRow {
+    pub attempt: u32,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    pub stderr_tail: Option<String>,
+}
+
 fn study_trial(r: &Row<'_>) -> rusqlite::Result<StudyTrialRow> {
     let status: String = r.get(9)?;
     Ok(StudyTrialRow {
@@ -173,18 +183,21 @@ impl Store {
         Ok(rows)
     }
 
-    /// Attempts of a trial: (attempt, status, exit code, signal, stderr tail).
-    pub fn attempts(
-        &self,
-        trial: &str,
-    ) -> Result<Vec<(u32, String, Option<i64>, Option<i64>, Option<String>)>> {
+    /// Attempts of a trial, in order.
+    pub fn attempts(&self, trial: &str) -> Result<Vec<AttemptRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT attempt, status, exit_code, signal, stderr_tail FROM attempts
              WHERE trial_id = ?1 ORDER BY attempt",
         )?;
         let rows = stmt
             .query_map([trial], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(AttemptRow {
+                    attempt: r.get(0)?,
+                    status: r.get(1)?,
+                    exit_code: r.get(2)?,
+                    signal: r.get(3)?,
+                    stderr_tail: r.get(4)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)

@@ -80,6 +80,15 @@ impl Finish {
     }
 }
 
+/// A running trial and its lease owner: (id, owner, lease expiry, owner host, owner pid).
+type Candidate = (
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+    Option<i64>,
+);
+
 const RETRYABLE: &str = "('failed','out_of_memory','timed_out')";
 
 impl Store {
@@ -184,13 +193,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let candidates: Vec<(
-            String,
-            Option<String>,
-            Option<f64>,
-            Option<String>,
-            Option<i64>,
-        )> = {
+        let candidates: Vec<Candidate> = {
             let mut stmt = tx.prepare(
                 "SELECT t.id, t.lease_owner, t.lease_expires_at, r.host, r.pid
                  FROM trials t LEFT JOIN runners r ON r.id = t.lease_owner
