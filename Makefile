@@ -6,7 +6,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt demo data-link bench venv gpu-prepare clean
+.PHONY: all build test lint fmt demo data-link bench bench-runner venv gpu-prepare clean
 
 all: build
 
@@ -49,7 +49,7 @@ venv:
 	tools/setup-venv.sh >/dev/null
 
 ## Benchmarks against HF transformers / PyTorch in the same run; writes docs/benchmarks.md.
-bench: venv
+bench: venv bench-runner
 	$(CARGO) build --release --locked -p qa-data --example bench_data
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data
@@ -57,6 +57,12 @@ bench: venv
 	CARGO_TARGET_DIR=target/ndarray $(CARGO) build --release --locked -p cli \
 		--no-default-features --features ndarray
 	$(PYTHON_VENV) tools/bench_train.py --flex target/release/sweep --ndarray target/ndarray/release/sweep
+
+## Runner numbers only (no Python needed): planning 10,000 trials, ingesting 1,000,000 metric
+## rows, overhead per trial against spawning the same fake trials directly.
+bench-runner:
+	$(CARGO) build --release --locked -p testkit
+	$(CARGO) run --release --locked -p runner --example bench_runner -- target/release/fake-trial docs/benchmarks.md
 
 ## The CUDA build for the GPU machine (no GPU needed here): a stripped `sweep-cuda` at the
 ## root (about 40 MiB; it must stay under the 64 MiB that travels), then run

@@ -204,10 +204,12 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                 }
             }
         }
+        let mut freed_a_slot = false;
         for slot in running.iter_mut() {
             let Some(r) = slot.as_mut() else { continue };
             match r.child.try_wait() {
                 Ok(Some(status)) => {
+                    freed_a_slot = true;
                     let Some(r) = slot.take() else { continue };
                     let s = finish_attempt(
                         &mut store,
@@ -249,6 +251,10 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
             .any(|(until, n)| *until > Instant::now() && *n <= 5);
         if idle && (draining || (nothing_to_claim && !waiting)) {
             break Ok(());
+        }
+        if freed_a_slot {
+            // Start the next trial at once.
+            continue;
         }
         // Sleeps until a child exits or a signal arrives (SIGCHLD wakes it), at most `poll`.
         let _ = wake.recv_timeout(opts.poll);

@@ -273,7 +273,11 @@ fn predictions(path: &Path) -> Value {
                     .and_then(|a| a.get("text"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let answer = if n.is_multiple_of(2) { gold } else { "不知道" };
+                let answer = if n.is_multiple_of(2) {
+                    gold
+                } else {
+                    "不知道"
+                };
                 out.insert(id.to_string(), json!(answer));
                 n += 1;
             }
