@@ -78,10 +78,24 @@ impl Store {
             path: shown.clone(),
             source,
         })?;
-        configure(&conn).map_err(|source| StoreError::Open {
-            path: shown.clone(),
-            source,
-        })?;
+        // Switching a new database to WAL needs a moment of exclusive access, which SQLite
+        // does not wait for: two runners starting together retry instead of failing.
+        let mut tries = 0;
+        loop {
+            match configure(&conn) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: shown.clone(),
+                        source,
+                    })
+                }
+            }
+        }
         schema::migrate(&mut conn, &shown, version)?;
         Ok(Store { conn, path: shown })
     }
@@ -134,6 +148,13 @@ impl Store {
             Ok(Err(rows.join("; ")))
         }
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
