@@ -34,6 +34,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Show a study's progress and mean EM/F1 per variant.
     Status(commands::status::StatusArgs),
+    /// Write a study's report: charts, claim verdicts, published references, examples.
+    Report(commands::report::ReportArgs),
     /// Export a study's trials as CSV or JSON.
     Export(commands::export::ExportArgs),
     /// Run one prepared trial folder (used by `sweep run`'s executors).
@@ -74,6 +76,7 @@ fn main() {
         Command::Run(args) => exit_with(commands::run::run(&args)),
         Command::Status(args) => commands::status::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Trial(args) => exit_with(commands::trial::run(&args)),
         Command::Score(args) => commands::score::run(&args),
         Command::Data(cmd) => commands::data::run(&cmd),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, ParamId};
+use burn::module::{AutodiffModule, Module, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -342,6 +342,10 @@ pub fn train_until<B: AutodiffBackend>(
         .open(&metrics_path)
         .map_err(|e| ModelError::io(&metrics_path, e))?;
     let mut metrics = MetricsLog(file, metrics_path);
+    if state.step == 0 {
+        // The model's size, for the report's parameters-vs-F1 chart.
+        metrics.write(json!({"step": 0, "parameters": model.num_params()}))?;
+    }
 
     let started = Instant::now();
     let mut examples_seen = state.examples_seen;

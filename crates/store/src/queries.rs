@@ -203,6 +203,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// The trial config as it ran (JSON).
+    pub fn trial_config(&self, trial: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT config FROM trials WHERE id = ?1", [trial], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// The environment JSON recorded for a trial.
     pub fn environment_json(&self, trial: &str) -> Result<Option<String>> {
         Ok(self

@@ -7,6 +7,7 @@ pub mod device;
 pub mod export;
 pub mod plan;
 pub mod predict;
+pub mod report;
 pub mod run;
 pub mod score;
 pub mod status;

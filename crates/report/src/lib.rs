@@ -1,0 +1,110 @@
+//! The study report: statistics over seeds ([`stats`]), claim verdicts ([`claims`]),
+//! plotters charts ([`charts`]), published reference numbers ([`references`]), rendered
+//! as a self-contained `index.html` and a GitHub-renderable `report.md`. Reads the
+//! database only; never writes it.
+
+pub mod charts;
+pub mod claims;
+pub mod content;
+pub mod data;
+pub mod html;
+pub mod markdown;
+pub mod references;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+use references::References;
+use store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Input(String),
+    #[error("chart: {0}")]
+    Chart(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a report shows.
+#[derive(Debug)]
+pub struct Report {
+    pub db: String,
+    pub data: data::StudyData,
+    pub summary: Vec<content::SummaryRow>,
+    pub claims: Vec<claims::ClaimResult>,
+    pub charts: Vec<charts::Chart>,
+    /// The reference key of the study's eval set (`drcd-dev`), if it has published numbers.
+    pub dataset: Option<String>,
+    pub examples: Vec<content::Example>,
+    pub examples_note: Option<String>,
+    pub repro: content::Reproducibility,
+}
+
+/// Writes the report of `study` into `out` (replacing it atomically: everything is written
+/// to a sibling folder first, then renamed). Returns the path of `index.html`.
+pub fn write_report(
+    store: &Store,
+    study: &str,
+    out: &Path,
+    refs: &References,
+) -> Result<PathBuf, ReportError> {
+    let io = |p: &Path, e: std::io::Error| ReportError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+
+    let data = data::load(store, study)?;
+    let dataset = data
+        .configs
+        .values()
+        .find_map(|c| c.pointer("/data/eval").and_then(|v| v.as_str()))
+        .and_then(references::dataset_key)
+        .map(String::from);
+    let chart_list = charts::render_all(&data, refs, dataset.as_deref(), &tmp)?;
+    let (examples, examples_note) = content::examples(store, &data, 3);
+    let report = Report {
+        db: store.path().to_string(),
+        summary: content::summary(&data),
+        claims: claims::evaluate(&data),
+        charts: chart_list,
+        dataset,
+        examples,
+        examples_note,
+        repro: content::reproducibility(&data),
+        data,
+    };
+    let md = markdown::render(&report, refs);
+    std::fs::write(tmp.join("report.md"), md).map_err(|e| io(&tmp, e))?;
+    let html = html::render(&report, refs, &tmp)?;
+    std::fs::write(tmp.join("index.html"), html).map_err(|e| io(&tmp, e))?;
+
+    // Swap in the new report: the old one stays whole until the rename.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|e| io(out, e))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(out.join("index.html"))
+}
