@@ -27,7 +27,8 @@ fmt:
 ## The main job on the embedded default: the demo study (experiments/demo.yaml), the
 ## homework's ablations in miniature: synthetic data and its vocabulary, then 10 tiny-BERT/ALBERT
 ## trials from scratch on CPU through the sweep runner (about 10 minutes on 2 cores), then the
-## status table. Interrupt it any time; `make demo` again resumes.
+## status table and the report (results/reports/demo/index.html). Interrupt it any time;
+## `make demo` again resumes.
 demo: build
 	@mkdir -p $(RESULTS)/demo
 	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions $(DEMO_QUESTIONS) --seed 1
@@ -38,7 +39,9 @@ demo: build
 	./target/release/sweep plan $(RESULTS)/demo/demo.yaml
 	./target/release/sweep run $(RESULTS)/demo/demo.yaml --db $(RESULTS)/sweep.db --devices cpu $(DEMO_FLAGS)
 	./target/release/sweep status demo --db $(RESULTS)/sweep.db
+	./target/release/sweep report demo --db $(RESULTS)/sweep.db --out $(RESULTS)/reports/demo
 	@echo
+	@echo "Report: $(RESULTS)/reports/demo/index.html (and report.md beside it)"
 	@echo "Results: $(RESULTS)/sweep.db (sweep status / sweep export demo --format csv); trial folders in $(RESULTS)/trials/."
 
 ## Link data/ to the shared data folder (drcd/, cmrc2018/, vocab/) for experiments/drcd-local.yaml.

@@ -165,7 +165,15 @@ pub fn examples(
                 variant: v.name.clone(),
                 question_id: p.question_id.clone(),
                 question: ex.question.clone(),
-                gold: ex.answers.iter().map(|a| a.text.clone()).collect(),
+                gold: {
+                    let mut g: Vec<String> = Vec::new();
+                    for a in &ex.answers {
+                        if !g.contains(&a.text) {
+                            g.push(a.text.clone());
+                        }
+                    }
+                    g
+                },
                 prediction: p.answer.clone(),
                 f1: p.f1.unwrap_or(0.0),
                 context,

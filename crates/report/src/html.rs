@@ -128,7 +128,7 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
             let _ = write!(h, "<p>This study evaluates on <code>{}</code>. Published results on it (also in the chart above, grey):</p><table><tr><th>model</th><th>params</th><th>EM</th><th>F1</th><th>source</th></tr>", esc(ds));
             for (m, s) in refs.on(ds) {
                 let src = refs.sources.get(&m.source).map_or(esc(&m.source), |s| {
-                    format!("<a href=\"{}\">{}</a>", esc(&s.url), esc(&s.title))
+                    format!("<a href=\"{}\" title=\"{}\">{}</a>", esc(&s.url), esc(&s.title), esc(&s.short))
                 });
                 let _ = write!(h, "<tr><td>{}</td><td>{}M</td><td>{:.1}</td><td>{:.1}</td><td>{src}</td></tr>", esc(&m.name), fmt_opt(m.params_m, 0), s.em, s.f1);
             }

@@ -133,7 +133,7 @@ pub fn render(r: &Report, refs: &References) -> String {
                 let src = refs
                     .sources
                     .get(&m.source)
-                    .map_or(m.source.clone(), |s| format!("[{}]({})", s.title, s.url));
+                    .map_or(m.source.clone(), |s| format!("[{}]({})", s.short, s.url));
                 let _ = writeln!(
                     md,
                     "| {} | {} | {:.1} | {:.1} | {} |",
@@ -148,6 +148,10 @@ pub fn render(r: &Report, refs: &References) -> String {
         None => {
             let _ = writeln!(md, "This study's eval set has no published results (it is not DRCD, CMRC 2018 or SQuAD); the ALBERT paper's table is shown for scale only.\n");
         }
+    }
+    let _ = writeln!(md, "\nSources:\n");
+    for s in refs.sources.values() {
+        let _ = writeln!(md, "- {}: [{}]({})", s.short, s.title, s.url);
     }
     let _ = writeln!(md, "\nALBERT paper, Table 2 (SQuAD dev, F1/EM):\n");
     let _ = writeln!(md, "| model | params | SQuAD1.1 | SQuAD2.0 | speedup |");

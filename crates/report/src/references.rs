@@ -14,6 +14,8 @@ pub const EMBEDDED: &str = include_str!("../../../experiments/references.yaml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// A few words for table cells; `title` has the full citation.
+    pub short: String,
     pub title: String,
     pub url: String,
 }
