@@ -11,6 +11,9 @@ use crate::commands::status::study_name;
 pub struct ReportArgs {
     /// A study name (or its YAML file).
     pub study: String,
+    /// A second study to put side by side with the first (e.g. demo vs drcd-local).
+    #[arg(long, value_name = "STUDY_B")]
+    pub compare: Option<String>,
     #[arg(long, default_value = "results/sweep.db")]
     pub db: PathBuf,
     /// Output folder (default: results/reports/<study>).
@@ -29,6 +32,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         Some(p) => report::references::References::from_file(p)?,
         None => report::references::References::embedded()?,
     };
+    if let Some(other) = &args.compare {
+        let other = study_name(other)?;
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("results/reports").join(format!("{name}-vs-{other}")));
+        let index = report::compare::write_comparison(&store, &name, &other, &out, &refs)?;
+        println!("{}", index.display());
+        return Ok(());
+    }
     let out = args
         .out
         .clone()
