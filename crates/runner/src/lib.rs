@@ -4,6 +4,7 @@
 //! a process speaking the protocol of `spec::protocol` (`sweep trial DIR`, or the test
 //! suite's fake trial). Lifecycle and crash safety: `docs/trial-lifecycle.md`.
 
+mod attempt;
 pub mod check;
 pub mod export;
 pub mod local;

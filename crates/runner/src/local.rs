@@ -10,7 +10,6 @@
 //! sends SIGKILL.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,16 +18,17 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use qa_data::squad::Dataset;
-use serde_json::Value;
 use spec::protocol::{env, files, TrialStatus};
 use spec::TrialConfig;
-use store::{EnvironmentRow, Finish, Store};
+use store::{Finish, Store};
 
-use crate::outcome::{classify, Stop};
+use crate::attempt::{
+    distinct_with, ingest, record_end, trial_labels, watch_signals, Attempt, Shared,
+};
+use crate::outcome::Stop;
 use crate::plan::{hash_hex, Plan};
 use crate::progress::Progress;
-use crate::trial_dir::{self, log_tail, read_json, read_metrics};
+use crate::trial_dir;
 use crate::{host_name, pid_is_dead, RunOptions, RunnerError};
 
 /// What a run did.
@@ -45,28 +45,13 @@ pub struct RunSummary {
 }
 
 struct Running {
-    trial_id: String,
-    attempt: u32,
-    label: String,
-    device: String,
-    dir: PathBuf,
-    eval_path: PathBuf,
-    train_path: PathBuf,
+    a: Attempt,
     child: Child,
     started: Instant,
-    stderr_from: u64,
     stop: Stop,
     term_sent: Option<Instant>,
-    offset: u64,
     last_ingest: Instant,
     bar: ProgressBar,
-}
-
-/// Caches of things several trials share.
-#[derive(Default)]
-struct Shared {
-    eval_sets: HashMap<PathBuf, Arc<Dataset>>,
-    sha256: HashMap<PathBuf, String>,
 }
 
 /// Runs `plan` on this machine until every trial is done (or cannot run now), then returns.
@@ -211,7 +196,7 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                 Ok(Some(status)) => {
                     freed_a_slot = true;
                     let Some(r) = slot.take() else { continue };
-                    let s = finish_attempt(
+                    let (id, s) = finish_attempt(
                         &mut store,
                         &runner_id,
                         &host,
@@ -220,7 +205,7 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                         &mut shared,
                         &progress,
                     )?;
-                    if let Some((id, s)) = s {
+                    {
                         if s == TrialStatus::Interrupted && !draining {
                             let entry = deferred.entry(id).or_insert((Instant::now(), 0));
                             entry.1 += 1;
@@ -237,7 +222,7 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                 }
                 Ok(None) => watch(r, opts, &mut store)?,
                 Err(e) => {
-                    tracing::error!("cannot wait for trial {}: {e}", r.trial_id);
+                    tracing::error!("cannot wait for trial {}: {e}", r.a.trial_id);
                 }
             }
         }
@@ -264,61 +249,6 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
     signal_thread.close();
     store.unregister_runner(&runner_id)?;
     result.map(|()| summary)
-}
-
-/// `variant (seed N)` for each trial id, naming every variant that shares it.
-fn trial_labels(plan: &Plan) -> HashMap<String, String> {
-    let mut labels: HashMap<String, String> = HashMap::new();
-    for e in &plan.entries {
-        let l = format!("{} (seed {})", e.trial.variant, e.trial.seed);
-        labels
-            .entry(e.trial_id.clone())
-            .and_modify(|x| {
-                x.push_str(" = ");
-                x.push_str(&e.trial.variant);
-            })
-            .or_insert(l);
-    }
-    labels
-}
-
-fn distinct_with(rows: &[store::StudyTrialRow], pred: impl Fn(TrialStatus) -> bool) -> usize {
-    let mut ids: Vec<&str> = rows
-        .iter()
-        .filter(|r| pred(r.status))
-        .map(|r| r.trial_id.as_str())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.len()
-}
-
-/// SIGINT/SIGTERM to the runner count up (the main loop drains at 1 and kills at 2); they
-/// and SIGCHLD (a child ended) wake the main loop at once.
-fn watch_signals(
-    count: Arc<AtomicUsize>,
-    wake: std::sync::mpsc::Sender<()>,
-) -> Result<signal_hook::iterator::Handle, RunnerError> {
-    use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGCHLD]).map_err(|e| {
-            RunnerError::Io {
-                path: "signal handler".into(),
-                source: e,
-            }
-        })?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if sig != SIGCHLD {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-            if wake.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(handle)
 }
 
 fn signal_group(child: &Child, sig: Signal) {
@@ -353,6 +283,15 @@ fn spawn(
     };
     let (stdout, _) = open_log(files::STDOUT)?;
     let (stderr, stderr_from) = open_log(files::STDERR)?;
+    let mut attempt = Attempt::new(
+        &opts.workdir,
+        &claimed.trial_id,
+        claimed.attempt,
+        &config,
+        label,
+        device,
+    );
+    attempt.stderr_from = stderr_from;
     let visible = device.strip_prefix("cuda:").unwrap_or("");
     let mut cmd = Command::new(&opts.trial_command[0]);
     cmd.args(&opts.trial_command[1..])
@@ -371,22 +310,12 @@ fn spawn(
         path: opts.trial_command[0].to_string_lossy().into_owned(),
         source: e,
     })?;
-    let train_abs = std::path::absolute(&config.data.train).unwrap_or(config.data.train.clone());
-    let eval_abs = std::path::absolute(&config.data.eval).unwrap_or(config.data.eval.clone());
     Ok(Running {
-        trial_id: claimed.trial_id.clone(),
-        attempt: claimed.attempt,
-        label: label.to_string(),
-        device: device.to_string(),
-        dir,
-        eval_path: eval_abs,
-        train_path: train_abs,
+        a: attempt,
         child,
         started: Instant::now(),
-        stderr_from,
         stop: Stop::None,
         term_sent: None,
-        offset: 0,
         last_ingest: Instant::now(),
         bar: progress.trial_line(&format!("{label} [{device}]")),
     })
@@ -405,7 +334,7 @@ fn device_for_child(device: &str) -> &str {
 fn watch(r: &mut Running, opts: &RunOptions, store: &mut Store) -> Result<(), RunnerError> {
     if let (Some(limit), Stop::None) = (opts.trial_timeout, r.stop) {
         if r.started.elapsed() > limit {
-            tracing::warn!("{}: --trial-timeout reached; stopping it", r.label);
+            tracing::warn!("{}: --trial-timeout reached; stopping it", r.a.label);
             signal_group(&r.child, Signal::SIGTERM);
             r.stop = Stop::Timeout;
             r.term_sent = Some(Instant::now());
@@ -417,42 +346,16 @@ fn watch(r: &mut Running, opts: &RunOptions, store: &mut Store) -> Result<(), Ru
         }
     }
     if r.last_ingest.elapsed() >= Duration::from_secs(1) {
-        ingest(r, store, false)?;
+        if let Some(msg) = ingest(&mut r.a, store, false)? {
+            r.bar.set_message(msg);
+            r.bar.tick();
+        }
         r.last_ingest = Instant::now();
     }
     Ok(())
 }
 
-fn ingest(r: &mut Running, store: &mut Store, final_read: bool) -> Result<(), RunnerError> {
-    let from = if final_read { 0 } else { r.offset };
-    let chunk = read_metrics(&r.dir, from)?;
-    if chunk.metrics.is_empty() && chunk.evals.is_empty() && !chunk.rewound && !final_read {
-        return Ok(());
-    }
-    store.ingest_metrics(
-        &r.trial_id,
-        &chunk.metrics,
-        &chunk.evals,
-        chunk.offset,
-        final_read || chunk.rewound,
-    )?;
-    r.offset = chunk.offset;
-    let last = |name: &str| chunk.metrics.iter().rev().find(|m| m.name == name);
-    if let Some(loss) = last("loss") {
-        let eps = last("examples_per_second").map(|m| format!("  {:.1} ex/s", m.value));
-        r.bar.set_message(format!(
-            "step {}  loss {:.4}{}",
-            loss.step,
-            loss.value,
-            eps.unwrap_or_default()
-        ));
-        r.bar.tick();
-    }
-    Ok(())
-}
-
-/// Records an ended attempt: its outcome, final metrics, predictions and environment, in
-/// that order, then releases the trial. Returns the trial id and status.
+/// Records an ended child through [`record_end`]; returns the trial id and status.
 fn finish_attempt(
     store: &mut Store,
     runner: &str,
@@ -461,136 +364,21 @@ fn finish_attempt(
     status: std::process::ExitStatus,
     shared: &mut Shared,
     progress: &Progress,
-) -> Result<Option<(String, TrialStatus)>, RunnerError> {
+) -> Result<(String, TrialStatus), RunnerError> {
     use std::os::unix::process::ExitStatusExt;
-    let stderr_tail = log_tail(&r.dir.join(files::STDERR), r.stderr_from, 20);
-    let result = read_json(&r.dir, files::RESULT);
-    let result_status = result
-        .as_ref()
-        .and_then(|m| m.get("status"))
-        .and_then(Value::as_str);
-    let (trial_status, error) = classify(
+    let (trial_status, line) = record_end(
+        store,
+        runner,
+        host,
+        &mut r.a,
         status.code(),
         status.signal(),
         r.stop,
-        result_status,
-        stderr_tail.as_deref(),
-    );
-    ingest(&mut r, store, true)?;
-    let mut f = Finish::new(trial_status);
-    f.exit_code = status.code();
-    f.signal = status.signal();
-    // The last line of stderr usually says what went wrong; keep it next to the status.
-    let last_line = stderr_tail
-        .as_deref()
-        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
-        .map(str::trim);
-    let error = match (trial_status, error, last_line) {
-        (TrialStatus::Failed | TrialStatus::OutOfMemory, Some(e), Some(l)) => {
-            Some(format!("{e}: {l}"))
-        }
-        (_, e, _) => e,
-    };
-    f.error = error.clone();
-    f.stderr_tail = stderr_tail.clone();
-    if let Some(m) = &result {
-        let num = |k: &str| m.get(k).and_then(Value::as_f64);
-        f.em = num("EM");
-        f.f1 = num("F1");
-        f.train_loss = num("train_loss");
-        f.train_seconds = num("train_seconds");
-        f.examples_per_second = num("examples_per_second");
-        f.steps = m.get("steps").and_then(Value::as_i64);
-    }
-    if trial_status == TrialStatus::Succeeded {
-        let predictions = match eval_set(shared, &r.eval_path) {
-            Ok(eval) => trial_dir::score_predictions(&r.dir, &eval).unwrap_or_else(|e| {
-                tracing::warn!("{}: predictions not stored: {e}", r.label);
-                Vec::new()
-            }),
-            Err(e) => {
-                tracing::warn!("{}: predictions not scored: {e}", r.label);
-                Vec::new()
-            }
-        };
-        let env = environment(&r, host, shared);
-        store.save_outputs(&r.trial_id, &predictions, Some(&env))?;
-    }
-    let held = store.finish(&r.trial_id, r.attempt, runner, &f)?;
-    if !held {
-        tracing::warn!(
-            "{}: another runner took this trial over; its result is theirs to record",
-            r.label
-        );
-    }
-    let line = match (trial_status, f.em, f.f1) {
-        (TrialStatus::Succeeded, Some(em), Some(f1)) => {
-            format!(
-                "done  {} [{}] EM {em:.2} F1 {f1:.2} in {:.0}s",
-                r.label,
-                r.device,
-                r.started.elapsed().as_secs_f64()
-            )
-        }
-        (s, _, _) => format!(
-            "{s}  {} [{}]{}",
-            r.label,
-            r.device,
-            error.map(|e| format!(": {e}")).unwrap_or_default()
-        ),
-    };
-    if trial_status == TrialStatus::Succeeded {
-        tracing::info!("{line}");
-    } else {
-        tracing::warn!("{line}");
-    }
+        None,
+        r.started.elapsed().as_secs_f64(),
+        shared,
+    )?;
     progress.println(&line);
     progress.finish_trial(&r.bar, trial_status.is_final());
-    Ok(Some((r.trial_id, trial_status)))
-}
-
-fn eval_set(shared: &mut Shared, path: &Path) -> Result<Arc<Dataset>, RunnerError> {
-    if let Some(d) = shared.eval_sets.get(path) {
-        return Ok(Arc::clone(d));
-    }
-    let d = Arc::new(Dataset::load(path).map_err(|e| RunnerError::Check {
-        what: path.display().to_string(),
-        message: e.to_string(),
-    })?);
-    shared.eval_sets.insert(path.to_path_buf(), Arc::clone(&d));
-    Ok(d)
-}
-
-fn file_sha256(shared: &mut Shared, path: &Path) -> Option<String> {
-    if let Some(h) = shared.sha256.get(path) {
-        return Some(h.clone());
-    }
-    let bytes = std::fs::read(path).ok()?;
-    let h = hash_hex(&bytes, 64);
-    shared.sha256.insert(path.to_path_buf(), h.clone());
-    Some(h)
-}
-
-/// The trial's `env.json` plus what the runner knows: host and dataset hashes.
-fn environment(r: &Running, host: &str, shared: &mut Shared) -> EnvironmentRow {
-    let mut json = read_json(&r.dir, files::ENV).unwrap_or_default();
-    let text = |m: &serde_json::Map<String, Value>, k: &str| {
-        m.get(k).and_then(Value::as_str).map(String::from)
-    };
-    let train_sha = file_sha256(shared, &r.train_path);
-    let eval_sha = file_sha256(shared, &r.eval_path);
-    json.insert("host".into(), host.into());
-    json.insert("device".into(), r.device.clone().into());
-    json.insert("train_sha256".into(), train_sha.clone().into());
-    json.insert("eval_sha256".into(), eval_sha.clone().into());
-    EnvironmentRow {
-        git_commit: text(&json, "git_commit"),
-        binary_version: text(&json, "binary_version"),
-        backend: text(&json, "backend"),
-        device_name: text(&json, "device_name"),
-        host: Some(host.to_string()),
-        train_sha256: train_sha,
-        eval_sha256: eval_sha,
-        json: Value::Object(json).to_string(),
-    }
+    Ok((r.a.trial_id, trial_status))
 }

@@ -194,10 +194,14 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let candidates: Vec<Candidate> = {
+            // Trials running as scheduler jobs belong to the scheduler, not to a runner
+            // process: a restarted runner reattaches to them instead.
             let mut stmt = tx.prepare(
                 "SELECT t.id, t.lease_owner, t.lease_expires_at, r.host, r.pid
                  FROM trials t LEFT JOIN runners r ON r.id = t.lease_owner
-                 WHERE t.status = 'running'",
+                 WHERE t.status = 'running' AND NOT EXISTS (
+                     SELECT 1 FROM attempts a WHERE a.trial_id = t.id
+                       AND a.attempt = t.attempts AND a.executor = 'slurm')",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -313,6 +317,53 @@ impl Store {
             attempt,
             config,
         }))
+    }
+
+    /// Records the scheduler job (`executor`, e.g. `slurm`, and its id) running an attempt.
+    pub fn set_attempt_job(
+        &mut self,
+        trial: &str,
+        attempt: u32,
+        executor: &str,
+        job_id: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE attempts SET executor = ?3, job_id = ?4 WHERE trial_id = ?1 AND attempt = ?2",
+            params![trial, attempt, executor, job_id],
+        )?;
+        Ok(())
+    }
+
+    /// The study's trials now running as `executor` jobs: (trial id, attempt, job id).
+    pub fn scheduler_jobs(
+        &self,
+        study: &str,
+        executor: &str,
+    ) -> Result<Vec<(String, u32, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, a.attempt, a.job_id FROM study_trials st
+             JOIN trials t ON t.id = st.trial_id
+             JOIN attempts a ON a.trial_id = t.id AND a.attempt = t.attempts
+             WHERE st.study = ?1 AND t.status = 'running' AND a.executor = ?2
+               AND a.job_id IS NOT NULL
+             GROUP BY t.id ORDER BY MIN(st.ordinal)",
+        )?;
+        let rows = stmt
+            .query_map(params![study, executor], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Takes over the lease of a running trial (a restarted runner reattaching to a job).
+    pub fn adopt(&mut self, trial: &str, runner: &str, lease_seconds: f64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE trials SET lease_owner = ?2, lease_expires_at = ?3
+             WHERE id = ?1 AND status = 'running'",
+            params![trial, runner, crate::now_seconds() + lease_seconds],
+        )?;
+        Ok(())
     }
 
     /// Records the child's pid on its attempt (for `sweep status` and debugging).
