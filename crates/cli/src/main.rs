@@ -32,6 +32,8 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// Run a study's trials that are not done yet (resumable; safe to interrupt).
     Run(commands::run::RunArgs),
+    /// Cancel a study's Slurm tasks (they resume on the next `sweep run`).
+    Cancel(commands::cancel::CancelArgs),
     /// Show a study's progress and mean EM/F1 per variant.
     Status(commands::status::StatusArgs),
     /// Write a study's report: charts, claim verdicts, published references, examples.
@@ -75,6 +77,7 @@ fn main() {
         Command::Plan(args) => commands::plan::run(&args),
         Command::Run(args) => exit_with(commands::run::run(&args)),
         Command::Status(args) => commands::status::run(&args),
+        Command::Cancel(args) => commands::cancel::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Report(args) => commands::report::run(&args),
         Command::Trial(args) => exit_with(commands::trial::run(&args)),

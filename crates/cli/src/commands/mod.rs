@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench_train;
+pub mod cancel;
 pub mod check_logits;
 pub mod data;
 pub mod device;

@@ -19,6 +19,14 @@ pub struct PlanArgs {
     /// Skip reading datasets, vocabularies and model folders (only the YAML is checked).
     #[arg(long)]
     pub no_check_files: bool,
+    /// With slurm: print the sbatch script `sweep run --executor slurm` would submit.
+    #[arg(long, value_enum, default_value_t = crate::commands::run::Executor::Local)]
+    pub executor: crate::commands::run::Executor,
+    /// Where trial folders would go (for the script's paths).
+    #[arg(long, default_value = "results")]
+    pub workdir: PathBuf,
+    #[command(flatten)]
+    pub slurm: crate::commands::run::SlurmArgs,
 }
 
 /// Parses, expands and (unless told not to) checks a study's inputs.
@@ -36,6 +44,15 @@ pub fn load(path: &Path, check_files: bool) -> anyhow::Result<Plan> {
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = load(&args.study, !args.no_check_files)?;
+    if args.executor == crate::commands::run::Executor::Slurm {
+        let spec = args.slurm.merged(&plan.study);
+        let cmd = crate::commands::run::trial_command()?;
+        print!(
+            "{}",
+            runner::slurm::preview_script(&plan, &args.workdir, &spec, &cmd)
+        );
+        return Ok(());
+    }
     if args.json {
         let rows: Vec<_> = plan
             .entries

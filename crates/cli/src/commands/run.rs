@@ -14,6 +14,59 @@ use crate::commands::plan;
 pub enum Executor {
     /// Child processes on this machine's devices.
     Local,
+    /// A Slurm job array; trial folders on a shared filesystem (--workdir).
+    Slurm,
+}
+
+/// Slurm options; each overrides the study's `executor.slurm` key of the same name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SlurmArgs {
+    /// Slurm partition (sbatch --partition).
+    #[arg(long, help_heading = "Slurm")]
+    pub partition: Option<String>,
+    /// Generic resources per task, e.g. gpu:1 (trials then run on cuda:0 of their node).
+    #[arg(long, help_heading = "Slurm")]
+    pub gres: Option<String>,
+    #[arg(long, help_heading = "Slurm")]
+    pub cpus_per_task: Option<u32>,
+    /// Memory per task, e.g. 32G.
+    #[arg(long, help_heading = "Slurm")]
+    pub mem: Option<String>,
+    /// Time limit per task, e.g. 04:00:00; the trial saves its state before it.
+    #[arg(long, help_heading = "Slurm")]
+    pub time: Option<String>,
+    /// At most this many tasks of an array run at once (sbatch --array=…%K).
+    #[arg(long, help_heading = "Slurm")]
+    pub max_parallel: Option<u32>,
+    /// Seconds between looks at the queue (sacct/squeue).
+    #[arg(long, default_value_t = 15.0, help_heading = "Slurm")]
+    pub slurm_poll: f64,
+}
+
+impl SlurmArgs {
+    /// The study's settings with the command line's on top.
+    pub fn merged(&self, study: &spec::Study) -> spec::study::SlurmSpec {
+        let mut s = study.executor.slurm.clone().unwrap_or_default();
+        if let Some(v) = &self.partition {
+            s.partition = Some(v.clone());
+        }
+        if let Some(v) = &self.gres {
+            s.gres = Some(v.clone());
+        }
+        if let Some(v) = self.cpus_per_task {
+            s.cpus_per_task = Some(v);
+        }
+        if let Some(v) = &self.mem {
+            s.mem = Some(v.clone());
+        }
+        if let Some(v) = &self.time {
+            s.time = Some(v.clone());
+        }
+        if let Some(v) = self.max_parallel {
+            s.max_parallel = Some(v);
+        }
+        s
+    }
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +93,8 @@ pub struct RunArgs {
     pub trial_timeout: Option<Duration>,
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     pub executor: Executor,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
 }
 
 /// `90`, `90s`, `30m`, `2h`.
@@ -111,7 +166,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     {
         opts.kill_grace = Duration::from_secs_f64(s);
     }
-    let summary = runner::run_local(&plan, &opts)?;
+    let summary = match args.executor {
+        Executor::Local => runner::run_local(&plan, &opts)?,
+        Executor::Slurm => {
+            if !(args.slurm.slurm_poll.is_finite() && args.slurm.slurm_poll > 0.0) {
+                anyhow::bail!("--slurm-poll must be a positive number of seconds");
+            }
+            let slurm = runner::slurm::SlurmOptions {
+                spec: args.slurm.merged(&plan.study),
+                poll: Duration::from_secs_f64(args.slurm.slurm_poll),
+            };
+            runner::slurm::run_slurm(&plan, &opts, &slurm)?
+        }
+    };
     let store = store::Store::open_read_only(&args.db)?;
     let rows = store.study_trials(&plan.study.name)?;
     eprint!(
@@ -119,7 +186,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         runner::status::render_table(&plan.study.name, &runner::status::summarize(&rows))
     );
     if summary.interrupted {
-        eprintln!("interrupted: run the same command again to resume");
+        match args.executor {
+            Executor::Local => eprintln!("interrupted: run the same command again to resume"),
+            Executor::Slurm => eprintln!(
+                "detached: submitted tasks keep running; run the same command again to follow them"
+            ),
+        }
         return Ok(130);
     }
     // Trials another runner is still running are not failures of this run.

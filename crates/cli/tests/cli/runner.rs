@@ -12,7 +12,7 @@ use super::{sweep, sweep_ok};
 
 /// `fake-trial`, built beside `sweep`. Built (or brought up to date) once per test run:
 /// `cargo test -p cli` alone would not rebuild another package's binary.
-fn fake_trial() -> PathBuf {
+pub(crate) fn fake_trial() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -27,7 +27,7 @@ fn fake_trial() -> PathBuf {
 }
 
 /// A fresh folder with a small synthetic dataset and its vocabulary.
-fn workspace(name: &str) -> PathBuf {
+pub(crate) fn workspace(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sweep-runner-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -66,7 +66,7 @@ fn workspace(name: &str) -> PathBuf {
 }
 
 /// A study over the workspace's data; `extra` is appended (ablations, seeds…).
-fn study(dir: &Path, name: &str, steps: u32, extra: &str) -> PathBuf {
+pub(crate) fn study(dir: &Path, name: &str, steps: u32, extra: &str) -> PathBuf {
     let d = dir.display();
     let text = format!(
         "name: {name}\nbase:\n  model: {{preset: tiny, vocab: {d}/vocab.txt}}\n  data: {{train: {d}/train.json, eval: {d}/dev.json}}\n  train: {{max_steps: {steps}, learning_rate: 3.0e-5, max_seq_length: 64, doc_stride: 16}}\n{extra}"
@@ -97,7 +97,7 @@ fn run(dir: &Path, study: &Path, behavior: &str, extra: &[&str]) -> Output {
     run_cmd(dir, study, behavior, extra).output().unwrap()
 }
 
-fn export(dir: &Path, name: &str) -> Vec<Value> {
+pub(crate) fn export(dir: &Path, name: &str) -> Vec<Value> {
     let out = sweep_ok(&[
         "export",
         name,
@@ -113,11 +113,11 @@ fn export(dir: &Path, name: &str) -> Vec<Value> {
         .clone()
 }
 
-fn by_seed(rows: &[Value], seed: u64) -> &Value {
+pub(crate) fn by_seed(rows: &[Value], seed: u64) -> &Value {
     rows.iter().find(|r| r["seed"] == seed).unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -254,7 +254,7 @@ fn a_rerun_skips_finished_trials() {
 }
 
 /// Reads `attempts.log` of every trial folder: no two processes overlap in time.
-fn assert_never_concurrent(dir: &Path) {
+pub(crate) fn assert_never_concurrent(dir: &Path) {
     for e in std::fs::read_dir(dir.join("trials")).unwrap() {
         let log = e.unwrap().path().join("attempts.log");
         let Ok(text) = std::fs::read_to_string(&log) else {
@@ -283,7 +283,7 @@ fn assert_never_concurrent(dir: &Path) {
 }
 
 /// The loss steps stored for each trial are exactly 1..=steps: nothing lost, nothing twice.
-fn assert_complete_metrics(dir: &Path, name: &str, steps: i64) {
+pub(crate) fn assert_complete_metrics(dir: &Path, name: &str, steps: i64) {
     let rows = export(dir, name);
     for r in rows {
         assert_eq!(r["status"], "succeeded", "{r}");
@@ -351,7 +351,7 @@ fn two_runners_share_a_database_without_running_a_trial_twice() {
     assert_never_concurrent(&dir);
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
         assert!(t.elapsed() < timeout, "timed out waiting for {what}");

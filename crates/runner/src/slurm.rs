@@ -1,0 +1,600 @@
+//! The Slurm executor: pending trials go to the cluster as one job array per batch
+//! (`sbatch --array=0-N%K`), one array task per trial running the trial command on a
+//! compute node. Trial folders live on the shared filesystem (`--workdir`); the database
+//! stays here and only this runner writes it.
+//!
+//! The runner polls `sacct` (or `squeue --states=all` where accounting is off) every
+//! `poll`, ingests metrics as they grow, and maps Slurm states to outcomes. A task's batch
+//! script forwards SIGTERM (scancel, preemption, `--signal` before the time limit) to the
+//! trial, which saves its state, and records the trial's exit code next to it; such a
+//! trial is resubmitted and resumes. The runner may exit at any time: the next `sweep run`
+//! finds the job ids in the database and reattaches.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spec::protocol::TrialStatus;
+use spec::study::SlurmSpec;
+use spec::TrialConfig;
+use store::Store;
+
+use crate::attempt::{ingest, record_end, trial_labels, watch_signals, Attempt, Shared};
+use crate::outcome::Stop;
+use crate::plan::{hash_hex, Plan};
+use crate::{host_name, pid_is_dead, RunOptions, RunSummary, RunnerError};
+
+/// The executor name recorded on attempts.
+pub const EXECUTOR: &str = "slurm";
+
+/// Slurm settings: the study's `executor.slurm`, overridden by the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmOptions {
+    pub spec: SlurmSpec,
+    /// How often to ask Slurm about the jobs.
+    pub poll: Duration,
+}
+
+fn io(what: &str, e: std::io::Error) -> RunnerError {
+    RunnerError::Io {
+        path: what.to_string(),
+        source: e,
+    }
+}
+
+/// The device a task's trial uses: the GPU Slurm gives it, or the CPU.
+fn task_device(spec: &SlurmSpec) -> &'static str {
+    if spec.gres.as_deref().is_some_and(|g| g.contains("gpu")) {
+        "cuda:0"
+    } else {
+        "cpu"
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The batch script for an array over the trial folders listed in `tasks_file`.
+pub fn sbatch_script(
+    study: &str,
+    n: usize,
+    tasks_file: &Path,
+    log_dir: &Path,
+    spec: &SlurmSpec,
+    trial_command: &[OsString],
+) -> String {
+    let mut s = String::from("#!/bin/bash\n");
+    let max = spec
+        .max_parallel
+        .map(|k| format!("%{k}"))
+        .unwrap_or_default();
+    s.push_str(&format!("#SBATCH --job-name=sweep-{study}\n"));
+    s.push_str(&format!("#SBATCH --array=0-{}{max}\n", n.saturating_sub(1)));
+    s.push_str(&format!(
+        "#SBATCH --output={}/%A_%a.out\n",
+        log_dir.display()
+    ));
+    // Requeue after preemption or node failure; SIGTERM to the batch shell before the time
+    // limit (60 s, or a third of a limit under 3 minutes), which the trial turns into a
+    // saved state.
+    let lead = spec
+        .time
+        .as_deref()
+        .and_then(time_limit_seconds)
+        .map_or(60, |t| if t < 180 { (t / 3).max(5) } else { 60 });
+    s.push_str(&format!(
+        "#SBATCH --requeue\n#SBATCH --signal=B:TERM@{lead}\n"
+    ));
+    if let Some(p) = &spec.partition {
+        s.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    if let Some(g) = &spec.gres {
+        s.push_str(&format!("#SBATCH --gres={g}\n"));
+    }
+    if let Some(c) = spec.cpus_per_task {
+        s.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
+    }
+    if let Some(m) = &spec.mem {
+        s.push_str(&format!("#SBATCH --mem={m}\n"));
+    }
+    if let Some(t) = &spec.time {
+        s.push_str(&format!("#SBATCH --time={t}\n"));
+    }
+    for a in &spec.extra_args {
+        s.push_str(&format!("#SBATCH {a}\n"));
+    }
+    let cmd: Vec<String> = trial_command
+        .iter()
+        .map(|c| shell_quote(&c.to_string_lossy()))
+        .collect();
+    s.push_str(&format!(
+        r#"set -u
+DIR=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {tasks})
+export SWEEP_TRIAL_ID=$(basename "$DIR")
+{cmd} "$DIR" --device {device} >>"$DIR/stdout.log" 2>>"$DIR/stderr.log" &
+child=$!
+# scancel, preemption and the time-limit signal reach this shell: pass them on and wait
+# for the trial to save its state.
+trap 'kill -TERM $child 2>/dev/null' TERM INT
+wait $child; rc=$?
+# Above 128: the wait was cut short by a trapped signal (wait again for the real code), or
+# the trial died of a signal (then it is already reaped and wait says 127).
+while [ $rc -gt 128 ]; do
+  wait $child; r=$?
+  [ $r -eq 127 ] && break
+  rc=$r
+done
+echo $rc > "$DIR/exit-${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+exit $rc
+"#,
+        tasks = shell_quote(&tasks_file.display().to_string()),
+        cmd = cmd.join(" "),
+        device = task_device(spec),
+    ));
+    s
+}
+
+/// Slurm's time formats: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.
+pub fn time_limit_seconds(t: &str) -> Option<u64> {
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest
+        .split(':')
+        .map(|p| p.parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    let secs = match (t.contains('-'), parts.as_slice()) {
+        (false, [m]) => m * 60,
+        (false, [m, s]) => m * 60 + s,
+        (_, [h, m, s]) => h * 3600 + m * 60 + s,
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        _ => return None,
+    };
+    Some(days * 86400 + secs)
+}
+
+fn run_cmd(program: &str, args: &[&str]) -> Result<String, RunnerError> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| io(&format!("{program} (is Slurm installed here?)"), e))?;
+    if !out.status.success() {
+        return Err(RunnerError::Invalid(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Submits the script; returns the array job id.
+fn submit(script_path: &Path) -> Result<String, RunnerError> {
+    let out = run_cmd(
+        "sbatch",
+        &["--parsable", &script_path.display().to_string()],
+    )?;
+    let id = out.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(RunnerError::Invalid(format!(
+            "sbatch printed {out:?}, not a job id"
+        )));
+    }
+    Ok(id)
+}
+
+/// Slurm's view of array tasks: `"<job>_<task>"` → (state, exit code).
+fn query_states(job_ids: &[String]) -> HashMap<String, (String, Option<i32>)> {
+    let mut map = HashMap::new();
+    if job_ids.is_empty() {
+        return map;
+    }
+    let list = job_ids.join(",");
+    if let Ok(out) = run_cmd(
+        "sacct",
+        &["-n", "-P", "-X", "-j", &list, "-o", "JobID,State,ExitCode"],
+    ) {
+        for line in out.lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            if f.len() >= 3 {
+                let state = f[1].split_whitespace().next().unwrap_or("").to_string();
+                let code = f[2].split(':').next().and_then(|c| c.parse().ok());
+                map.insert(f[0].to_string(), (state, code));
+            }
+        }
+        if !map.is_empty() {
+            return map;
+        }
+    }
+    // Accounting off (small clusters, CI): squeue remembers finished jobs for MinJobAge.
+    if let Ok(out) = run_cmd(
+        "squeue",
+        &["-h", "--states=all", "-j", &list, "-o", "%i|%T"],
+    ) {
+        for line in out.lines() {
+            if let Some((id, state)) = line.split_once('|') {
+                map.insert(id.trim().to_string(), (state.trim().to_string(), None));
+            }
+        }
+    }
+    map
+}
+
+/// What a Slurm state means for the trial, given the exit code the task recorded.
+fn slurm_outcome(state: &str, recorded: Option<i32>) -> (Option<i32>, Option<i32>, Stop, String) {
+    let note = format!("slurm state {state}");
+    match state {
+        // A trial that hit the time limit kept its last checkpoint: resubmit and resume.
+        "TIMEOUT" | "CANCELLED" | "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE" => (
+            recorded.or(Some(spec::protocol::exit::INTERRUPTED)),
+            None,
+            Stop::Drain,
+            note,
+        ),
+        "OUT_OF_MEMORY" => (
+            Some(spec::protocol::exit::OUT_OF_MEMORY),
+            None,
+            Stop::None,
+            note,
+        ),
+        _ => (recorded, None, Stop::None, note),
+    }
+}
+
+const TERMINAL: [&str; 10] = [
+    "COMPLETED",
+    "FAILED",
+    "TIMEOUT",
+    "CANCELLED",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
+];
+
+struct Tracked {
+    a: Attempt,
+    job: String,
+    started: Instant,
+    last_ingest: Instant,
+}
+
+/// Submits the study's pending trials to Slurm and follows them until every trial is done
+/// (or cannot run now). Ctrl-C detaches: jobs keep running; `sweep run` again reattaches.
+pub fn run_slurm(
+    plan: &Plan,
+    opts: &RunOptions,
+    slurm: &SlurmOptions,
+) -> Result<RunSummary, RunnerError> {
+    let mut store = Store::open(&opts.db)?;
+    let study = &plan.study;
+    store.save_plan(
+        &study.name,
+        study.description.as_deref(),
+        &study.source,
+        &hash_hex(study.source.as_bytes(), 64),
+        &plan.rows()?,
+    )?;
+    let host = host_name();
+    let pid = std::process::id();
+    let runner_id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
+    // Scheduler jobs can wait in the queue for days; the lease only guards this process.
+    let lease = opts.lease.as_secs_f64();
+    store.heartbeat(&runner_id, &host, pid, lease)?;
+    store.reclaim_orphans(&|h, p| h == host && pid_is_dead(p))?;
+    let signals = Arc::new(AtomicUsize::new(0));
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let signal_thread = watch_signals(Arc::clone(&signals), wake_tx)?;
+    let labels = trial_labels(plan);
+    let device = task_device(&slurm.spec);
+    let slurm_dir = opts.workdir.join("slurm");
+    std::fs::create_dir_all(&slurm_dir).map_err(|e| io(&slurm_dir.display().to_string(), e))?;
+    let mut summary = RunSummary {
+        distinct_trials: plan.distinct_trials(),
+        ..RunSummary::default()
+    };
+    let mut shared = Shared::default();
+    let mut tracked: Vec<Tracked> = Vec::new();
+    // Trials not to resubmit in this run: cancelled by the user, or stopped too often.
+    let mut held_back: Vec<String> = Vec::new();
+    let mut interruptions: HashMap<String, u32> = HashMap::new();
+
+    // Reattach to jobs a previous runner submitted.
+    for (trial_id, attempt, job) in store.scheduler_jobs(&study.name, EXECUTOR)? {
+        store.adopt(&trial_id, &runner_id, lease)?;
+        let config = trial_config(&store, &trial_id)?;
+        let label = labels
+            .get(&trial_id)
+            .cloned()
+            .unwrap_or_else(|| trial_id.clone());
+        tracing::info!("reattached to {label}: slurm job {job}");
+        tracked.push(Tracked {
+            a: Attempt::new(&opts.workdir, &trial_id, attempt, &config, &label, device),
+            job,
+            started: Instant::now(),
+            last_ingest: Instant::now(),
+        });
+    }
+    let mut last_heartbeat = Instant::now();
+    let mut last_poll: Option<Instant> = None;
+    loop {
+        if signals.load(Ordering::SeqCst) >= 1 {
+            summary.interrupted = true;
+            tracing::warn!(
+                "detaching: {} slurm task(s) keep running; `sweep run` again reattaches, `sweep cancel {}` stops them",
+                tracked.len(),
+                study.name
+            );
+            break;
+        }
+        // Submit everything runnable now as one array.
+        let mut batch: Vec<(store::Claimed, TrialConfig)> = Vec::new();
+        while let Some(c) = store.claim_next(
+            &study.name,
+            &runner_id,
+            "slurm",
+            &host,
+            pid,
+            lease,
+            opts.retries,
+            &held_back,
+        )? {
+            let config: TrialConfig = serde_json::from_str(&c.config)?;
+            let dir = crate::trial_dir::trial_dir(&opts.workdir, &c.trial_id);
+            crate::trial_dir::prepare(&dir, &config, device)?;
+            batch.push((c, config));
+        }
+        if !batch.is_empty() {
+            let stamp = hash_hex(store::now_text().as_bytes(), 8);
+            let tasks = slurm_dir.join(format!("{}-{stamp}.tasks", study.name));
+            let dirs: Vec<String> = batch
+                .iter()
+                .map(|(c, _)| {
+                    std::path::absolute(crate::trial_dir::trial_dir(&opts.workdir, &c.trial_id))
+                        .map(|p| p.display().to_string())
+                        .map_err(|e| io("workdir", e))
+                })
+                .collect::<Result<_, _>>()?;
+            std::fs::write(&tasks, dirs.join("\n") + "\n")
+                .map_err(|e| io(&tasks.display().to_string(), e))?;
+            let script = sbatch_script(
+                &study.name,
+                batch.len(),
+                &std::path::absolute(&tasks).map_err(|e| io("tasks", e))?,
+                &std::path::absolute(&slurm_dir).map_err(|e| io("slurm dir", e))?,
+                &slurm.spec,
+                &opts.trial_command,
+            );
+            let script_path = slurm_dir.join(format!("{}-{stamp}.sbatch", study.name));
+            std::fs::write(&script_path, script)
+                .map_err(|e| io(&script_path.display().to_string(), e))?;
+            let job = match submit(&script_path) {
+                Ok(j) => j,
+                Err(e) => {
+                    // Nothing was submitted: give the trials back as they were.
+                    for (c, _) in &batch {
+                        let mut f = store::Finish::new(TrialStatus::Interrupted);
+                        f.error = Some(format!("sbatch failed: {e}"));
+                        store.finish(&c.trial_id, c.attempt, &runner_id, &f)?;
+                    }
+                    return Err(e);
+                }
+            };
+            tracing::info!(
+                "submitted slurm array job {job} with {} task(s)",
+                batch.len()
+            );
+            for (i, (c, config)) in batch.into_iter().enumerate() {
+                let task = format!("{job}_{i}");
+                store.set_attempt_job(&c.trial_id, c.attempt, EXECUTOR, &task)?;
+                let label = labels
+                    .get(&c.trial_id)
+                    .cloned()
+                    .unwrap_or_else(|| c.trial_id.clone());
+                tracked.push(Tracked {
+                    a: Attempt::new(
+                        &opts.workdir,
+                        &c.trial_id,
+                        c.attempt,
+                        &config,
+                        &label,
+                        device,
+                    ),
+                    job: task,
+                    started: Instant::now(),
+                    last_ingest: Instant::now(),
+                });
+            }
+        }
+        if tracked.is_empty() {
+            break;
+        }
+        if last_poll.is_none_or(|t| t.elapsed() >= slurm.poll) {
+            last_poll = Some(Instant::now());
+            let arrays: Vec<String> = {
+                let mut v: Vec<String> = tracked
+                    .iter()
+                    .map(|t| t.job.split('_').next().unwrap_or(&t.job).to_string())
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            let states = query_states(&arrays);
+            let mut still = Vec::new();
+            for mut t in tracked.drain(..) {
+                let recorded = read_exit(&t.a.dir, &t.job);
+                let state = states.get(&t.job).map(|(s, _)| s.clone());
+                let ended = match &state {
+                    Some(s) => TERMINAL.contains(&s.as_str()),
+                    // Unknown to Slurm (forgotten after MinJobAge): done if it left its code.
+                    None => recorded.is_some(),
+                };
+                if !ended {
+                    if t.last_ingest.elapsed() >= Duration::from_secs(1) {
+                        ingest(&mut t.a, &mut store, false)?;
+                        t.last_ingest = Instant::now();
+                    }
+                    still.push(t);
+                    continue;
+                }
+                let slurm_state = state.as_deref().unwrap_or("COMPLETED");
+                let (code, signal, stop, note) = slurm_outcome(
+                    slurm_state,
+                    recorded.or_else(|| states.get(&t.job).and_then(|s| s.1)),
+                );
+                let (status, line) = record_end(
+                    &mut store,
+                    &runner_id,
+                    &host,
+                    &mut t.a,
+                    code,
+                    signal,
+                    stop,
+                    Some(note),
+                    t.started.elapsed().as_secs_f64(),
+                    &mut shared,
+                )?;
+                let _ = line;
+                if status == TrialStatus::Interrupted {
+                    let n = interruptions.entry(t.a.trial_id.clone()).or_insert(0);
+                    *n += 1;
+                    if slurm_state == "CANCELLED" || *n >= 10 {
+                        held_back.push(t.a.trial_id.clone());
+                    }
+                }
+                *summary.outcomes.entry(status).or_default() += 1;
+            }
+            tracked = still;
+        }
+        if last_heartbeat.elapsed() >= opts.lease / 3 {
+            store.heartbeat(&runner_id, &host, pid, lease)?;
+            last_heartbeat = Instant::now();
+        }
+        let _ = wake.recv_timeout(slurm.poll.min(Duration::from_secs(1)));
+    }
+    signal_thread.close();
+    store.unregister_runner(&runner_id)?;
+    Ok(summary)
+}
+
+fn trial_config(store: &Store, trial_id: &str) -> Result<TrialConfig, RunnerError> {
+    let text = store
+        .trial_config(trial_id)?
+        .ok_or_else(|| RunnerError::Invalid(format!("trial {trial_id} is not in the database")))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The exit code the batch script recorded for `job` (`<array>_<task>`).
+fn read_exit(dir: &Path, job: &str) -> Option<i32> {
+    std::fs::read_to_string(dir.join(format!("exit-{job}")))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// `sweep cancel`: scancel every Slurm task of the study and mark its trial interrupted.
+pub fn cancel(db: &Path, study: &str) -> Result<usize, RunnerError> {
+    let mut store = Store::open(db)?;
+    let jobs = store.scheduler_jobs(study, EXECUTOR)?;
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = jobs.iter().map(|(_, _, j)| j.as_str()).collect();
+    run_cmd("scancel", &ids)?;
+    let host = host_name();
+    let pid = std::process::id();
+    let runner_id = format!("{host}:{pid}:cancel");
+    store.heartbeat(&runner_id, &host, pid, 60.0)?;
+    for (trial, attempt, job) in &jobs {
+        store.adopt(trial, &runner_id, 60.0)?;
+        let mut f = store::Finish::new(TrialStatus::Interrupted);
+        f.error = Some(format!("cancelled by `sweep cancel` (slurm job {job})"));
+        store.finish(trial, *attempt, &runner_id, &f)?;
+    }
+    store.unregister_runner(&runner_id)?;
+    Ok(jobs.len())
+}
+
+/// The script `sweep plan --executor slurm` shows (for every runnable trial of the plan).
+pub fn preview_script(
+    plan: &Plan,
+    workdir: &Path,
+    spec: &SlurmSpec,
+    trial_command: &[OsString],
+) -> String {
+    let n = plan.distinct_trials();
+    let slurm_dir: PathBuf =
+        std::path::absolute(workdir.join("slurm")).unwrap_or(workdir.join("slurm"));
+    sbatch_script(
+        &plan.study.name,
+        n,
+        &slurm_dir.join(format!("{}-<batch>.tasks", plan.study.name)),
+        &slurm_dir,
+        spec,
+        trial_command,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_limits_parse_like_slurm() {
+        assert_eq!(time_limit_seconds("30"), Some(1800));
+        assert_eq!(time_limit_seconds("00:01:00"), Some(60));
+        assert_eq!(time_limit_seconds("1-02"), Some(93600));
+        assert_eq!(time_limit_seconds("2:30"), Some(150));
+        assert_eq!(time_limit_seconds("x"), None);
+    }
+
+    #[test]
+    fn script_has_the_array_options_and_forwards_signals() {
+        let spec = SlurmSpec {
+            partition: Some("gpu".into()),
+            gres: Some("gpu:1".into()),
+            time: Some("04:00:00".into()),
+            max_parallel: Some(4),
+            extra_args: vec!["--account=lab".into()],
+            ..SlurmSpec::default()
+        };
+        let s = sbatch_script(
+            "hw",
+            12,
+            Path::new("/s/t.tasks"),
+            Path::new("/s"),
+            &spec,
+            &["/bin/sweep".into(), "trial".into()],
+        );
+        for want in [
+            "--array=0-11%4",
+            "--partition=gpu",
+            "--gres=gpu:1",
+            "--time=04:00:00",
+            "--signal=B:TERM@60",
+            "--requeue",
+            "#SBATCH --account=lab",
+            "'/bin/sweep' 'trial' \"$DIR\" --device cuda:0",
+            "trap 'kill -TERM $child",
+        ] {
+            assert!(s.contains(want), "{want} missing from\n{s}");
+        }
+        assert_eq!(
+            slurm_outcome("CANCELLED", None).0,
+            Some(spec::protocol::exit::INTERRUPTED)
+        );
+        assert_eq!(
+            slurm_outcome("OUT_OF_MEMORY", Some(1)).0,
+            Some(spec::protocol::exit::OUT_OF_MEMORY)
+        );
+    }
+}
