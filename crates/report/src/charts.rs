@@ -398,21 +398,24 @@ fn draw_references<DB: DrawingBackend>(
     Ok(())
 }
 
+/// (parameters in millions, F1, label).
+type LabelledPoint = (f64, f64, String);
+
 fn draw_params<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &StudyData,
     refs: &References,
     dataset: Option<&str>,
 ) -> Result<(), ReportError> {
-    let mut groups: Vec<(String, RGBColor, Vec<(f64, f64, String)>)> = Vec::new();
-    let squad: Vec<(f64, f64, String)> = refs
+    let mut groups: Vec<(String, RGBColor, Vec<LabelledPoint>)> = Vec::new();
+    let squad: Vec<LabelledPoint> = refs
         .on("squad1.1-dev")
         .into_iter()
         .filter_map(|(m, s)| m.params_m.map(|p| (p, s.f1, m.name.clone())))
         .collect();
     groups.push(("published, SQuAD1.1 dev".into(), PUBLISHED, squad));
     if let Some(ds) = dataset.filter(|d| *d != "squad1.1-dev") {
-        let on: Vec<(f64, f64, String)> = refs
+        let on: Vec<LabelledPoint> = refs
             .on(ds)
             .into_iter()
             .filter_map(|(m, s)| m.params_m.map(|p| (p, s.f1, m.name.clone())))
@@ -421,7 +424,7 @@ fn draw_params<DB: DrawingBackend>(
             groups.push((format!("published, {ds}"), RGBColor(90, 90, 90), on));
         }
     }
-    let mine: Vec<(f64, f64, String)> = data
+    let mine: Vec<LabelledPoint> = data
         .variants
         .iter()
         .filter(|v| v.duplicate_of.is_none())
