@@ -483,30 +483,6 @@ pub fn train_until<B: AutodiffBackend>(
         epoch += 1;
     }
     let train_seconds = state.train_seconds + started.elapsed().as_secs_f64();
-    if status == TrainStatus::Interrupted {
-        let (em, f1) = last_eval
-            .as_ref()
-            .map(|r| (r.scores.em, r.scores.f1))
-            .unwrap_or((0.0, 0.0));
-        return Ok(TrainResult {
-            status,
-            em,
-            f1,
-            train_loss: loss_sum / loss_count.max(1) as f64,
-            examples_per_second: examples_seen as f64 / train_seconds.max(1e-9),
-            train_seconds,
-            steps: step_no,
-            train_features: train_features.len(),
-            eval_features: eval_features.len(),
-        });
-    }
-    write_checkpoint(
-        out,
-        &model.valid(),
-        &config,
-        trial,
-        tokenizer_dir.as_deref(),
-    )?;
     let (em, f1) = last_eval
         .as_ref()
         .map(|r| (r.scores.em, r.scores.f1))
@@ -522,6 +498,17 @@ pub fn train_until<B: AutodiffBackend>(
         train_features: train_features.len(),
         eval_features: eval_features.len(),
     };
+    if status == TrainStatus::Interrupted {
+        // State saved; no result.json and no final checkpoint until the run completes.
+        return Ok(result);
+    }
+    write_checkpoint(
+        out,
+        &model.valid(),
+        &config,
+        trial,
+        tokenizer_dir.as_deref(),
+    )?;
     let mut v = serde_json::to_value(&result).map_err(|e| ModelError::Invalid(e.to_string()))?;
     if let Value::Object(m) = &mut v {
         m.insert("seed".into(), json!(t.seed));

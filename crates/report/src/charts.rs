@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use spec::ClaimMetric;
@@ -143,6 +144,56 @@ fn label_area(names: &[String]) -> u32 {
     (names.iter().map(|n| n.len()).max().unwrap_or(8) as u32 * 8 + 20).min(420)
 }
 
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with one row per name on the y axis (names as tick labels) and `x` across.
+fn categorical_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    names: &[String],
+    x: std::ops::Range<f64>,
+    x_desc: &str,
+) -> Result<Chart2d<'a, DB>, ReportError> {
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(label_area(names))
+        .build_cartesian_2d(x, -0.5f64..(n as f64 - 0.5))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(x_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .disable_y_mesh()
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(err)
+}
+
 fn draw_effect<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &StudyData,
@@ -152,35 +203,11 @@ fn draw_effect<DB: DrawingBackend>(
     let values: Vec<Vec<f64>> = data.variants.iter().map(|v| v.values(metric)).collect();
     let all: Vec<f64> = values.iter().flatten().copied().collect();
     let (lo, hi) = bounds(&all);
-    let n = names.len().max(1);
     let label = match metric {
         ClaimMetric::F1 => "F1",
         ClaimMetric::Em => "EM",
     };
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_area(&names))
-        .build_cartesian_2d(lo..hi, -0.5f64..(n as f64 - 0.5))
-        .map_err(err)?;
-    let names_for_axis = names.clone();
-    chart
-        .configure_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 {
-                names_for_axis.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .x_desc(label)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .disable_y_mesh()
-        .draw()
-        .map_err(err)?;
+    let mut chart = categorical_chart(area, &names, lo..hi, label)?;
     for (i, (v, vals)) in data.variants.iter().zip(&values).enumerate() {
         let y = i as f64;
         let color = if v.is_baseline() { BASELINE } else { VARIANT };
@@ -334,15 +361,7 @@ fn draw_curves<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn draw_references<DB: DrawingBackend>(
@@ -362,30 +381,7 @@ fn draw_references<DB: DrawingBackend>(
         }
     }
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    let n = bars.len().max(1);
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_area(&names))
-        .build_cartesian_2d(0f64..100f64, -0.5f64..(n as f64 - 0.5))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .x_desc("F1")
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .disable_y_mesh()
-        .draw()
-        .map_err(err)?;
+    let mut chart = categorical_chart(area, &names, 0.0..100.0, "F1")?;
     for (i, (_, value, color)) in bars.iter().enumerate() {
         let y = i as f64;
         chart
@@ -490,13 +486,5 @@ fn draw_params<DB: DrawingBackend>(
             }))
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }

@@ -62,6 +62,76 @@ impl Attempt {
     }
 }
 
+/// Who this runner is, once registered.
+#[derive(Debug, Clone)]
+pub(crate) struct RunnerIdentity {
+    pub host: String,
+    pub pid: u32,
+    pub id: String,
+    pub lease: f64,
+}
+
+/// What every executor does first: records the plan, registers this runner (lease and
+/// heartbeat), and marks trials left running by dead runners interrupted so they resume.
+/// Signals to the runner: how many SIGINT/SIGTERM so far, and a channel that wakes the
+/// main loop on those and on SIGCHLD.
+#[derive(Debug)]
+pub(crate) struct Interrupts {
+    pub count: Arc<AtomicUsize>,
+    pub wake: std::sync::mpsc::Receiver<()>,
+    pub handle: signal_hook::iterator::Handle,
+}
+
+impl Interrupts {
+    pub fn install() -> Result<Self, RunnerError> {
+        let count = Arc::new(AtomicUsize::new(0));
+        let (tx, wake) = std::sync::mpsc::channel::<()>();
+        let handle = watch_signals(Arc::clone(&count), tx)?;
+        Ok(Interrupts {
+            count,
+            wake,
+            handle,
+        })
+    }
+
+    pub fn signals(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) fn start_run(
+    store: &mut Store,
+    plan: &Plan,
+    opts: &crate::RunOptions,
+) -> Result<RunnerIdentity, RunnerError> {
+    let study = &plan.study;
+    store.save_plan(
+        &study.name,
+        study.description.as_deref(),
+        &study.source,
+        &hash_hex(study.source.as_bytes(), 64),
+        &plan.rows()?,
+    )?;
+    let host = crate::host_name();
+    let pid = std::process::id();
+    let id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
+    let lease = opts.lease.as_secs_f64();
+    store.heartbeat(&id, &host, pid, lease)?;
+    for r in store.reclaim_orphans(&|h, p| h == host && crate::pid_is_dead(p))? {
+        tracing::info!(
+            "trial {} was left running by {} and is now interrupted; it will resume",
+            r.trial_id,
+            r.owner.as_deref().unwrap_or("an unknown runner")
+        );
+    }
+    Ok(RunnerIdentity {
+        host,
+        pid,
+        id,
+        lease,
+    })
+}
+
 /// Caches of things several trials share.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
@@ -272,7 +342,7 @@ pub(crate) fn distinct_with(
 
 /// SIGINT/SIGTERM to the runner count up (the main loop drains at 1 and kills at 2); they
 /// and SIGCHLD (a child ended) wake the main loop at once.
-pub(crate) fn watch_signals(
+fn watch_signals(
     count: Arc<AtomicUsize>,
     wake: std::sync::mpsc::Sender<()>,
 ) -> Result<signal_hook::iterator::Handle, RunnerError> {

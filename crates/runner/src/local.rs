@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -22,14 +20,15 @@ use spec::protocol::{env, files, TrialStatus};
 use spec::TrialConfig;
 use store::{Finish, Store};
 
+use crate::attempt::Interrupts;
 use crate::attempt::{
-    distinct_with, ingest, record_end, trial_labels, watch_signals, Attempt, Shared,
+    distinct_with, ingest, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
 };
 use crate::outcome::Stop;
-use crate::plan::{hash_hex, Plan};
+use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::trial_dir;
-use crate::{host_name, pid_is_dead, RunOptions, RunnerError};
+use crate::{RunOptions, RunnerError};
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,29 +60,13 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
     }
     let mut store = Store::open(&opts.db)?;
     let study = &plan.study;
-    store.save_plan(
-        &study.name,
-        study.description.as_deref(),
-        &study.source,
-        &hash_hex(study.source.as_bytes(), 64),
-        &plan.rows()?,
-    )?;
-    let host = host_name();
-    let pid = std::process::id();
-    let runner_id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
-    let lease = opts.lease.as_secs_f64();
-    store.heartbeat(&runner_id, &host, pid, lease)?;
-    for r in store.reclaim_orphans(&|h, p| h == host && pid_is_dead(p))? {
-        tracing::info!(
-            "trial {} was left running by {} and is now interrupted; it will resume",
-            r.trial_id,
-            r.owner.as_deref().unwrap_or("an unknown runner")
-        );
-    }
-
-    let signals = Arc::new(AtomicUsize::new(0));
-    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
-    let signal_thread = watch_signals(Arc::clone(&signals), wake_tx)?;
+    let RunnerIdentity {
+        host,
+        pid,
+        id: runner_id,
+        lease,
+    } = start_run(&mut store, plan, opts)?;
+    let interrupts = Interrupts::install()?;
     let labels = trial_labels(plan);
     let rows = store.study_trials(&study.name)?;
     let mut summary = RunSummary {
@@ -117,7 +100,7 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
     let mut draining = false;
     let mut killed = false;
     let result = loop {
-        let sig = signals.load(Ordering::SeqCst);
+        let sig = interrupts.signals();
         if sig >= 1 && !draining {
             draining = true;
             summary.interrupted = true;
@@ -242,11 +225,11 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
             continue;
         }
         // Sleeps until a child exits or a signal arrives (SIGCHLD wakes it), at most `poll`.
-        let _ = wake.recv_timeout(opts.poll);
-        while wake.try_recv().is_ok() {}
+        let _ = interrupts.wake.recv_timeout(opts.poll);
+        while interrupts.wake.try_recv().is_ok() {}
     };
     progress.finish();
-    signal_thread.close();
+    interrupts.handle.close();
     store.unregister_runner(&runner_id)?;
     result.map(|()| summary)
 }

@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spec::protocol::TrialStatus;
@@ -23,10 +21,13 @@ use spec::study::SlurmSpec;
 use spec::TrialConfig;
 use store::Store;
 
-use crate::attempt::{ingest, record_end, trial_labels, watch_signals, Attempt, Shared};
+use crate::attempt::Interrupts;
+use crate::attempt::{
+    ingest, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
+};
 use crate::outcome::Stop;
 use crate::plan::{hash_hex, Plan};
-use crate::{host_name, pid_is_dead, RunOptions, RunSummary, RunnerError};
+use crate::{host_name, RunOptions, RunSummary, RunnerError};
 
 /// The executor name recorded on attempts.
 pub const EXECUTOR: &str = "slurm";
@@ -277,23 +278,14 @@ pub fn run_slurm(
 ) -> Result<RunSummary, RunnerError> {
     let mut store = Store::open(&opts.db)?;
     let study = &plan.study;
-    store.save_plan(
-        &study.name,
-        study.description.as_deref(),
-        &study.source,
-        &hash_hex(study.source.as_bytes(), 64),
-        &plan.rows()?,
-    )?;
-    let host = host_name();
-    let pid = std::process::id();
-    let runner_id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
     // Scheduler jobs can wait in the queue for days; the lease only guards this process.
-    let lease = opts.lease.as_secs_f64();
-    store.heartbeat(&runner_id, &host, pid, lease)?;
-    store.reclaim_orphans(&|h, p| h == host && pid_is_dead(p))?;
-    let signals = Arc::new(AtomicUsize::new(0));
-    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
-    let signal_thread = watch_signals(Arc::clone(&signals), wake_tx)?;
+    let RunnerIdentity {
+        host,
+        pid,
+        id: runner_id,
+        lease,
+    } = start_run(&mut store, plan, opts)?;
+    let interrupts = Interrupts::install()?;
     let labels = trial_labels(plan);
     let device = task_device(&slurm.spec);
     let slurm_dir = opts.workdir.join("slurm");
@@ -327,7 +319,7 @@ pub fn run_slurm(
     let mut last_heartbeat = Instant::now();
     let mut last_poll: Option<Instant> = None;
     loop {
-        if signals.load(Ordering::SeqCst) >= 1 {
+        if interrupts.signals() >= 1 {
             summary.interrupted = true;
             tracing::warn!(
                 "detaching: {} slurm task(s) keep running; `sweep run` again reattaches, `sweep cancel {}` stops them",
@@ -480,9 +472,11 @@ pub fn run_slurm(
             store.heartbeat(&runner_id, &host, pid, lease)?;
             last_heartbeat = Instant::now();
         }
-        let _ = wake.recv_timeout(slurm.poll.min(Duration::from_secs(1)));
+        let _ = interrupts
+            .wake
+            .recv_timeout(slurm.poll.min(Duration::from_secs(1)));
     }
-    signal_thread.close();
+    interrupts.handle.close();
     store.unregister_runner(&runner_id)?;
     Ok(summary)
 }

@@ -142,11 +142,7 @@ pub struct PlannedTrial {
 
 impl Study {
     pub fn from_yaml_file(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
-            path: path.display().to_string(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::from_yaml_str(&text, &path.display().to_string())
+        Self::from_yaml_str(&crate::trial::read_text(path)?, &path.display().to_string())
     }
 
     /// Parses and validates a study; `origin` names the source in errors.

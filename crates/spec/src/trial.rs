@@ -223,6 +223,14 @@ pub fn train_keys() -> Vec<String> {
     }
 }
 
+/// A YAML file's text, or an error naming the file.
+pub(crate) fn read_text(path: &Path) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
+        path: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
 /// A whole trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,11 +246,7 @@ pub struct TrialConfig {
 
 impl TrialConfig {
     pub fn from_yaml_file(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
-            path: path.display().to_string(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::from_yaml_str(&text, &path.display().to_string())
+        Self::from_yaml_str(&read_text(path)?, &path.display().to_string())
     }
 
     /// Parses and validates; `origin` names the source in errors.
