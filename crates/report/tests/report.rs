@@ -146,3 +146,38 @@ fn report_files_charts_and_markdown_snapshot() {
         "report.md changed; UPDATE_GOLDEN=1 cargo test -p report rewrites the snapshot"
     );
 }
+
+#[test]
+fn grid_studies_get_effect_heatmap_and_parallel_charts() {
+    let dir = tmp("grid");
+    let store = common::build_grid_db(&dir);
+    let refs = report::references::References::embedded().unwrap();
+    let out = dir.join("report");
+    report::write_report(&store, "gridded", &out, &refs).unwrap();
+    for stem in [
+        "grid-learning-rate",
+        "grid-batch-size",
+        "grid-heatmap",
+        "grid-parallel",
+    ] {
+        for ext in ["svg", "png"] {
+            assert!(out.join(format!("{stem}.{ext}")).exists(), "{stem}.{ext}");
+        }
+    }
+    let heat = std::fs::read_to_string(out.join("grid-heatmap.svg")).unwrap();
+    // The best cell (lr 1e-4, batch 8) is labelled with its mean F1.
+    let best = 50.0 + 5.0 * 10f64.ln() + 4.0 + 0.45;
+    assert!(
+        heat.contains(&format!("{best:.1}")),
+        "heat map lacks {best:.1}"
+    );
+    // One claim per grid point, each reproduced (warmup costs 6 points every time).
+    let data = report::data::load(&store, "gridded").unwrap();
+    let claims = report::claims::evaluate(&data);
+    assert_eq!(claims.len(), 6);
+    assert!(
+        claims.iter().all(|c| c.verdict == Verdict::Reproduced),
+        "{claims:?}"
+    );
+    assert!(claims[0].variant.ends_with("/warmup") && claims[0].baseline.ends_with("/baseline"));
+}

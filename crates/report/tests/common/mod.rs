@@ -159,3 +159,62 @@ pub fn build_db(dir: &Path) -> Store {
     }
     store
 }
+
+pub const GRID_STUDY: &str = "name: gridded
+base:
+  model: {preset: tiny, vocab: v.txt}
+  data: {train: train.json, eval: synthetic_dev.json}
+grid:
+  train.learning_rate: [1.0e-5, 3.0e-5, 1.0e-4]
+  train.batch_size: [4, 8]
+ablations:
+  - {name: warmup, set: {train.warmup_steps: 100}}
+seeds: [1, 2]
+claims:
+  - {variant: warmup, metric: f1, expect: lower}
+";
+
+/// A 3 × 2 grid with an ablation at every point; F1 rises with the learning rate and falls
+/// with the warmup.
+pub fn build_grid_db(dir: &Path) -> Store {
+    let study = spec::Study::from_yaml_str(GRID_STUDY, "grid.yaml").unwrap();
+    let mut store = Store::open(&dir.join("sweep.db")).unwrap();
+    let rows: Vec<PlannedRow> = study
+        .expand()
+        .unwrap()
+        .into_iter()
+        .map(|t| PlannedRow {
+            ordinal: t.ordinal,
+            variant: t.variant.clone(),
+            ablation: t.ablation.clone(),
+            grid_point: t.grid_point.clone(),
+            seed: t.seed,
+            params: serde_json::to_string(&t.params).unwrap(),
+            trial_id: format!("{:016x}", t.ordinal),
+            effective_config: "{}".into(),
+            config: serde_json::to_string(&t.config).unwrap(),
+            duplicate_of: None,
+            duplicate_reason: None,
+        })
+        .collect();
+    store
+        .save_plan("gridded", None, GRID_STUDY, "abc", &rows)
+        .unwrap();
+    store.heartbeat("r", "host", 1, 600.0).unwrap();
+    while let Some(c) = store
+        .claim_next("gridded", "r", "cpu", "host", 1, 600.0, 0, &[])
+        .unwrap()
+    {
+        let row = rows.iter().find(|r| r.trial_id == c.trial_id).unwrap();
+        let p: serde_json::Value = serde_json::from_str(&row.params).unwrap();
+        let lr = p["train.learning_rate"].as_f64().unwrap();
+        let bs = p["train.batch_size"].as_f64().unwrap();
+        let warm = if row.ablation == "warmup" { 6.0 } else { 0.0 };
+        let f1 = 50.0 + 5.0 * (lr / 1e-5).ln() + bs * 0.5 - warm + row.seed as f64 * 0.3;
+        let mut f = Finish::new(TrialStatus::Succeeded);
+        f.f1 = Some(f1);
+        f.em = Some(f1 - 10.0);
+        store.finish(&c.trial_id, c.attempt, "r", &f).unwrap();
+    }
+    store
+}

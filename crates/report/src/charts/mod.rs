@@ -11,10 +11,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use spec::ClaimMetric;
 
+mod grid;
+
 use crate::data::{Curve, StudyData};
 use crate::references::References;
 use crate::stats::summarize;
 use crate::ReportError;
+use grid::{
+    draw_effect as grid_effect, draw_heatmap as grid_heatmap, draw_parallel as grid_parallel,
+};
 
 /// A chart written as `<stem>.svg` and `<stem>.png`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +28,9 @@ pub struct Chart {
     pub title: String,
 }
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const BASELINE: RGBColor = RGBColor(230, 120, 20);
-const VARIANT: RGBColor = RGBColor(40, 100, 180);
+pub(crate) const VARIANT: RGBColor = RGBColor(40, 100, 180);
 const PUBLISHED: RGBColor = RGBColor(150, 150, 150);
 const PALETTE: [RGBColor; 8] = [
     RGBColor(230, 120, 20),
@@ -46,7 +51,7 @@ fn register_font() -> Result<(), ReportError> {
             plotters::style::register_font(
                 FONT,
                 FontStyle::Normal,
-                include_bytes!("../assets/DejaVuSans.ttf"),
+                include_bytes!("../../assets/DejaVuSans.ttf"),
             )
             .map_err(|_| "the embedded font (assets/DejaVuSans.ttf) cannot be read".to_string())
         })
@@ -54,7 +59,7 @@ fn register_font() -> Result<(), ReportError> {
         .map_err(ReportError::Chart)
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> ReportError {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> ReportError {
     ReportError::Chart(format!("{e:?}"))
 }
 
@@ -131,6 +136,38 @@ pub fn render_all(
             });
         }
     }
+    let grid_keys = grid::keys(data);
+    for (k, (key, _)) in grid_keys.iter().enumerate() {
+        let short = key.rsplit('.').next().unwrap_or(key);
+        let stem = format!("grid-{}", short.replace('_', "-"));
+        let n = grid_keys[k].1.len() as u32;
+        both!(out, stem, (900, 120 + 40 * n), grid_effect(data, k));
+        charts.push(Chart {
+            stem,
+            title: format!("F1 against {key} (baseline at every grid point; dots are seeds)"),
+        });
+    }
+    if grid_keys.len() == 2 {
+        let stem = "grid-heatmap".to_string();
+        both!(out, stem, (800, 600), grid_heatmap(data));
+        charts.push(Chart {
+            stem,
+            title: format!(
+                "Mean F1 over seeds for each ({}, {})",
+                grid_keys[0].0, grid_keys[1].0
+            ),
+        });
+    }
+    if grid_keys.len() >= 2 {
+        let stem = "grid-parallel".to_string();
+        both!(out, stem, (900, 460), grid_parallel(data));
+        charts.push(Chart {
+            stem,
+            title:
+                "Parallel coordinates: one line per grid point, coloured by mean F1 (dark = high)"
+                    .into(),
+        });
+    }
     let stem = "params-f1".to_string();
     both!(out, stem, (900, 520), draw_params(data, refs, dataset));
     charts.push(Chart {
@@ -147,7 +184,17 @@ fn label_area(names: &[String]) -> u32 {
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A chart with one row per name on the y axis (names as tick labels) and `x` across.
-fn categorical_chart<'a, DB: DrawingBackend>(
+/// The name at an integer tick of a categorical axis; nothing between ticks.
+pub(crate) fn tick_name(names: &[String], at: f64) -> String {
+    let i = at.round();
+    if (at - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+pub(crate) fn categorical_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     names: &[String],
     x: std::ops::Range<f64>,
@@ -163,14 +210,7 @@ fn categorical_chart<'a, DB: DrawingBackend>(
     chart
         .configure_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| tick_name(names, *y))
         .x_desc(x_desc)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
@@ -244,7 +284,7 @@ fn draw_effect<DB: DrawingBackend>(
     Ok(())
 }
 
-fn bounds(values: &[f64]) -> (f64, f64) {
+pub(crate) fn bounds(values: &[f64]) -> (f64, f64) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !lo.is_finite() || !hi.is_finite() {
