@@ -192,7 +192,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 "detached: submitted tasks keep running; run the same command again to follow them"
             ),
         }
-        return Ok(130);
+        return Ok(crate::exit_codes::INTERRUPTED);
     }
     // Trials another runner is still running are not failures of this run.
     let elsewhere = rows
