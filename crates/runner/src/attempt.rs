@@ -172,7 +172,7 @@ pub(crate) fn ingest(
 
 /// Records an ended attempt: its outcome, final metrics, predictions and environment, in
 /// that order, then releases the trial. `note` adds what the executor knows (a scheduler
-/// state). Returns the status and a one-line summary.
+/// state). Returns the status and a one-line summary for the caller to show.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_end(
     store: &mut Store,
@@ -256,11 +256,6 @@ pub(crate) fn record_end(
             error.map(|e| format!(": {e}")).unwrap_or_default()
         ),
     };
-    if trial_status == TrialStatus::Succeeded {
-        tracing::info!("{line}");
-    } else {
-        tracing::warn!("{line}");
-    }
     Ok((trial_status, line))
 }
 

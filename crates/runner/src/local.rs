@@ -104,11 +104,9 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
         if sig >= 1 && !draining {
             draining = true;
             summary.interrupted = true;
-            progress.println(
-                "stopping: waiting for running trials to save their state (Ctrl-C again to kill)",
-            );
-            tracing::warn!(
-                "stopping: trials get SIGTERM and save their state; Ctrl-C again kills them"
+            progress.log(
+                "stopping: trials get SIGTERM and save their state; Ctrl-C again kills them",
+                false,
             );
             for r in running.iter_mut().flatten() {
                 signal_group(&r.child, Signal::SIGTERM);
@@ -155,10 +153,12 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                 match spawn(opts, &c, device, &label, &progress) {
                     Ok(r) => {
                         store.set_attempt_pid(&c.trial_id, c.attempt, r.child.id())?;
-                        tracing::info!(
-                            "start {label} on {device} (trial {}, attempt {})",
-                            c.trial_id,
-                            c.attempt
+                        progress.log(
+                            &format!(
+                                "start {label} on {device} (trial {}, attempt {})",
+                                c.trial_id, c.attempt
+                            ),
+                            true,
                         );
                         running[slot] = Some(r);
                     }
@@ -361,7 +361,7 @@ fn finish_attempt(
         r.started.elapsed().as_secs_f64(),
         shared,
     )?;
-    progress.println(&line);
+    progress.log(&line, trial_status == TrialStatus::Succeeded);
     progress.finish_trial(&r.bar, trial_status.is_final());
     Ok((r.a.trial_id, trial_status))
 }

@@ -53,9 +53,16 @@ impl Progress {
         self.overall.finish_and_clear();
     }
 
-    /// Prints a line above the bars (or nowhere when hidden; tracing logs it then).
-    pub fn println(&self, line: &str) {
-        if !self.multi.is_hidden() {
+    /// A line for the user: above the bars on a terminal, as a log line otherwise (so it
+    /// never tears the bars). `ok: false` logs it as a warning.
+    pub fn log(&self, line: &str, ok: bool) {
+        if self.multi.is_hidden() {
+            if ok {
+                tracing::info!("{line}");
+            } else {
+                tracing::warn!("{line}");
+            }
+        } else {
             let _ = self.multi.println(line);
         }
     }

@@ -456,7 +456,11 @@ pub fn run_slurm(
                     t.started.elapsed().as_secs_f64(),
                     &mut shared,
                 )?;
-                let _ = line;
+                if status == TrialStatus::Succeeded {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::warn!("{line}");
+                }
                 if status == TrialStatus::Interrupted {
                     let n = interruptions.entry(t.a.trial_id.clone()).or_insert(0);
                     *n += 1;
