@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use local::{run_local, RunSummary};
-pub use plan::{plan, Plan, PlanEntry};
+pub use plan::{plan, plan_with, Plan, PlanEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {

@@ -67,6 +67,13 @@ impl Plan {
 /// Expands `study` and gives every trial its id. Reads each distinct `model.init`'s
 /// `config.json` (to know the architecture and which overrides are no-ops).
 pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
+    plan_with(study, true)
+}
+
+/// [`plan`]; with `require_models: false`, a `model.init` folder that cannot be read is
+/// assumed to hold a BERT checkpoint with no config values to compare against (for
+/// `sweep plan --no-check-files` before the models are downloaded).
+pub fn plan_with(study: &Study, require_models: bool) -> Result<Plan, RunnerError> {
     let trials = study.expand()?;
     let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
     let mut first_by_id: HashMap<String, usize> = HashMap::new();
@@ -76,7 +83,14 @@ pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
             Some(dir) => Some(match model_configs.get(dir) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = read_model_config(dir)?;
+                    let c = match read_model_config(dir) {
+                        Ok(c) => c,
+                        Err(e) if !require_models => {
+                            tracing::warn!("{e}; assuming BERT, so ids may change once it exists");
+                            Map::new()
+                        }
+                        Err(e) => return Err(e),
+                    };
                     model_configs.insert(dir.clone(), c.clone());
                     c
                 }

@@ -26,6 +26,8 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{path}: no results database here (run `sweep run` first, or pass --db)")]
+    Missing { path: String },
     #[error(
         "{path}: the database has schema version {found}, newer than this sweep binary \
          understands ({supported}); use a newer sweep or another --db"
@@ -105,10 +107,7 @@ impl Store {
     pub fn open_read_only(path: &Path) -> Result<Self> {
         let shown = path.display().to_string();
         if !path.exists() {
-            return Err(StoreError::Open {
-                path: shown,
-                source: rusqlite::Error::InvalidPath(path.to_path_buf()),
-            });
+            return Err(StoreError::Missing { path: shown });
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
             |source| StoreError::Open {

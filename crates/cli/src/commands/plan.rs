@@ -32,7 +32,7 @@ pub struct PlanArgs {
 /// Parses, expands and (unless told not to) checks a study's inputs.
 pub fn load(path: &Path, check_files: bool) -> anyhow::Result<Plan> {
     let study = Study::from_yaml_file(path)?;
-    let plan = runner::plan(&study)?;
+    let plan = runner::plan_with(&study, check_files)?;
     if check_files {
         let report = runner::check::check_inputs(&plan)?;
         for (p, n) in &report.datasets {

@@ -171,6 +171,22 @@ fn plan_rejects_missing_files_and_bad_yaml() {
         e.contains("variant baseline: data.eval") && e.contains("nope.json"),
         "{e}"
     );
+    // A study over a model that is not downloaded yet: --no-check-files still plans it.
+    let init = std::fs::read_to_string(&s).unwrap().replace(
+        "preset: tiny, vocab:",
+        "init: /nonexistent/bert-base-chinese, vocab:",
+    );
+    std::fs::write(&s, init).unwrap();
+    let out = sweep(&["plan", s.to_str().unwrap(), "--no-check-files"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("assuming BERT"), "{}", stderr(&out));
+    let out = sweep(&["status", "--db", dir.join("none.db").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no results database here"),
+        "{}",
+        stderr(&out)
+    );
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "name: x\nbase: {}\nseeds: [1]\ngird: {}\n").unwrap();
     let out = sweep(&["plan", bad.to_str().unwrap()]);
