@@ -71,8 +71,6 @@ pub(crate) struct RunnerIdentity {
     pub lease: f64,
 }
 
-/// What every executor does first: records the plan, registers this runner (lease and
-/// heartbeat), and marks trials left running by dead runners interrupted so they resume.
 /// Signals to the runner: how many SIGINT/SIGTERM so far, and a channel that wakes the
 /// main loop on those and on SIGCHLD.
 #[derive(Debug)]
@@ -99,6 +97,8 @@ impl Interrupts {
     }
 }
 
+/// What every executor does first: records the plan, registers this runner (lease and
+/// heartbeat), and marks trials left running by dead runners interrupted so they resume.
 pub(crate) fn start_run(
     store: &mut Store,
     plan: &Plan,
@@ -319,6 +319,14 @@ pub(crate) fn trial_labels(plan: &Plan) -> HashMap<String, String> {
             .or_insert(l);
     }
     labels
+}
+
+/// The label of `trial_id` from [`trial_labels`], or the id itself.
+pub(crate) fn label_of(labels: &HashMap<String, String>, trial_id: &str) -> String {
+    labels
+        .get(trial_id)
+        .cloned()
+        .unwrap_or_else(|| trial_id.to_string())
 }
 
 pub(crate) fn distinct_with(

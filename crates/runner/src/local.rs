@@ -22,7 +22,8 @@ use store::{Finish, Store};
 
 use crate::attempt::Interrupts;
 use crate::attempt::{
-    distinct_with, ingest, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
+    distinct_with, ingest, label_of, record_end, start_run, trial_labels, Attempt, RunnerIdentity,
+    Shared,
 };
 use crate::outcome::Stop;
 use crate::plan::Plan;
@@ -146,10 +147,7 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                     nothing_to_claim = true;
                     break;
                 };
-                let label = labels
-                    .get(&c.trial_id)
-                    .cloned()
-                    .unwrap_or_else(|| c.trial_id.clone());
+                let label = label_of(&labels, &c.trial_id);
                 match spawn(opts, &c, device, &label, &progress) {
                     Ok(r) => {
                         store.set_attempt_pid(&c.trial_id, c.attempt, r.child.id())?;
@@ -188,20 +186,18 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
                         &mut shared,
                         &progress,
                     )?;
-                    {
-                        if s == TrialStatus::Interrupted && !draining {
-                            let entry = deferred.entry(id).or_insert((Instant::now(), 0));
-                            entry.1 += 1;
-                            // A folder held by another process: try again later, a few times.
-                            let wait = if entry.1 > 5 {
-                                3600
-                            } else {
-                                2 * u64::from(entry.1)
-                            };
-                            entry.0 = Instant::now() + Duration::from_secs(wait);
-                        }
-                        *summary.outcomes.entry(s).or_default() += 1;
+                    if s == TrialStatus::Interrupted && !draining {
+                        let entry = deferred.entry(id).or_insert((Instant::now(), 0));
+                        entry.1 += 1;
+                        // A folder held by another process: try again later, a few times.
+                        let wait = if entry.1 > 5 {
+                            3600
+                        } else {
+                            2 * u64::from(entry.1)
+                        };
+                        entry.0 = Instant::now() + Duration::from_secs(wait);
                     }
+                    *summary.outcomes.entry(s).or_default() += 1;
                 }
                 Ok(None) => watch(r, opts, &mut store)?,
                 Err(e) => {
@@ -249,24 +245,8 @@ fn spawn(
 ) -> Result<Running, RunnerError> {
     use std::os::unix::process::CommandExt;
     let config: TrialConfig = serde_json::from_str(&claimed.config)?;
-    let dir = trial_dir::trial_dir(&opts.workdir, &claimed.trial_id);
-    trial_dir::prepare(&dir, &config, device_for_child(device))?;
-    let open_log = |name: &str| -> Result<(std::fs::File, u64), RunnerError> {
-        let path = dir.join(name);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| RunnerError::Io {
-                path: path.display().to_string(),
-                source: e,
-            })?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok((f, len))
-    };
-    let (stdout, _) = open_log(files::STDOUT)?;
-    let (stderr, stderr_from) = open_log(files::STDERR)?;
-    let mut attempt = Attempt::new(
+    // Made before the logs are opened, so it notes where this attempt's stderr begins.
+    let attempt = Attempt::new(
         &opts.workdir,
         &claimed.trial_id,
         claimed.attempt,
@@ -274,7 +254,21 @@ fn spawn(
         label,
         device,
     );
-    attempt.stderr_from = stderr_from;
+    let dir = attempt.dir.clone();
+    trial_dir::prepare(&dir, &config, device_for_child(device))?;
+    let open_log = |name: &str| -> Result<std::fs::File, RunnerError> {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| RunnerError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+    };
+    let stdout = open_log(files::STDOUT)?;
+    let stderr = open_log(files::STDERR)?;
     let visible = device.strip_prefix("cuda:").unwrap_or("");
     let mut cmd = Command::new(&opts.trial_command[0]);
     cmd.args(&opts.trial_command[1..])

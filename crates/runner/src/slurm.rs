@@ -23,7 +23,7 @@ use store::Store;
 
 use crate::attempt::Interrupts;
 use crate::attempt::{
-    ingest, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
+    ingest, label_of, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
 };
 use crate::outcome::Stop;
 use crate::plan::{hash_hex, Plan};
@@ -304,10 +304,7 @@ pub fn run_slurm(
     for (trial_id, attempt, job) in store.scheduler_jobs(&study.name, EXECUTOR)? {
         store.adopt(&trial_id, &runner_id, lease)?;
         let config = trial_config(&store, &trial_id)?;
-        let label = labels
-            .get(&trial_id)
-            .cloned()
-            .unwrap_or_else(|| trial_id.clone());
+        let label = label_of(&labels, &trial_id);
         tracing::info!("reattached to {label}: slurm job {job}");
         tracked.push(Tracked {
             a: Attempt::new(&opts.workdir, &trial_id, attempt, &config, &label, device),
@@ -329,7 +326,7 @@ pub fn run_slurm(
             break;
         }
         // Submit everything runnable now as one array.
-        let mut batch: Vec<(store::Claimed, TrialConfig)> = Vec::new();
+        let mut batch: Vec<(store::Claimed, Attempt)> = Vec::new();
         while let Some(c) = store.claim_next(
             &study.name,
             &runner_id,
@@ -341,17 +338,25 @@ pub fn run_slurm(
             &held_back,
         )? {
             let config: TrialConfig = serde_json::from_str(&c.config)?;
-            let dir = crate::trial_dir::trial_dir(&opts.workdir, &c.trial_id);
-            crate::trial_dir::prepare(&dir, &config, device)?;
-            batch.push((c, config));
+            let label = label_of(&labels, &c.trial_id);
+            let a = Attempt::new(
+                &opts.workdir,
+                &c.trial_id,
+                c.attempt,
+                &config,
+                &label,
+                device,
+            );
+            crate::trial_dir::prepare(&a.dir, &config, device)?;
+            batch.push((c, a));
         }
         if !batch.is_empty() {
             let stamp = hash_hex(store::now_text().as_bytes(), 8);
             let tasks = slurm_dir.join(format!("{}-{stamp}.tasks", study.name));
             let dirs: Vec<String> = batch
                 .iter()
-                .map(|(c, _)| {
-                    std::path::absolute(crate::trial_dir::trial_dir(&opts.workdir, &c.trial_id))
+                .map(|(_, a)| {
+                    std::path::absolute(&a.dir)
                         .map(|p| p.display().to_string())
                         .map_err(|e| io("workdir", e))
                 })
@@ -385,22 +390,11 @@ pub fn run_slurm(
                 "submitted slurm array job {job} with {} task(s)",
                 batch.len()
             );
-            for (i, (c, config)) in batch.into_iter().enumerate() {
+            for (i, (c, a)) in batch.into_iter().enumerate() {
                 let task = format!("{job}_{i}");
                 store.set_attempt_job(&c.trial_id, c.attempt, EXECUTOR, &task)?;
-                let label = labels
-                    .get(&c.trial_id)
-                    .cloned()
-                    .unwrap_or_else(|| c.trial_id.clone());
                 tracked.push(Tracked {
-                    a: Attempt::new(
-                        &opts.workdir,
-                        &c.trial_id,
-                        c.attempt,
-                        &config,
-                        &label,
-                        device,
-                    ),
+                    a,
                     job: task,
                     started: Instant::now(),
                     last_ingest: Instant::now(),
