@@ -105,7 +105,7 @@ fn synth(args: &SynthArgs) -> anyhow::Result<()> {
 }
 
 /// Writes `FILE.partial`, then renames it over `FILE`, so a crash never leaves half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -65,9 +65,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
         )
     })?;
     let json = serde_json::to_string(&result.predictions)?;
-    let partial = args.output.with_extension("json.partial");
-    std::fs::write(&partial, json)?;
-    std::fs::rename(&partial, &args.output)?;
+    crate::commands::data::write_atomically(&args.output, json.as_bytes())?;
     tracing::info!(
         "wrote {} answers to {} (EM {:.3}, F1 {:.3} against the dataset's own answers)",
         result.predictions.len(),

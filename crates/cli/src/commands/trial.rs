@@ -108,11 +108,10 @@ fn write_environment(dir: &std::path::Path, device: &str) -> anyhow::Result<()> 
         "device_name": device_name(device),
         "cuda_visible_devices": std::env::var(env::CUDA_VISIBLE_DEVICES).ok(),
     });
-    let path = dir.join(files::ENV);
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&v)?)?;
-    std::fs::rename(&partial, &path)?;
-    Ok(())
+    crate::commands::data::write_atomically(
+        &dir.join(files::ENV),
+        serde_json::to_string_pretty(&v)?.as_bytes(),
+    )
 }
 
 fn device_name(device: &str) -> Option<String> {
