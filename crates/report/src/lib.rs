@@ -12,6 +12,7 @@ pub mod html;
 pub mod markdown;
 pub mod references;
 pub mod stats;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 

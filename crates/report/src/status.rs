@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use spec::protocol::TrialStatus;
 use store::StudyTrialRow;
 
+use crate::stats::{summarize as stat, Summary as Stat};
+
 /// One variant's line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariantStatus {
@@ -15,28 +17,6 @@ pub struct VariantStatus {
     pub f1: Option<Stat>,
     /// "pooler-5 = baseline: …" when the variant shares its runs.
     pub duplicate_note: Option<String>,
-}
-
-/// Mean and sample standard deviation over the seeds that succeeded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stat {
-    pub mean: f64,
-    pub std: f64,
-    pub n: usize,
-}
-
-pub fn stat(values: &[f64]) -> Option<Stat> {
-    if values.is_empty() {
-        return None;
-    }
-    let n = values.len();
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let std = if n > 1 {
-        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    Some(Stat { mean, std, n })
 }
 
 /// Per-variant summary, in plan order.

@@ -12,7 +12,6 @@ pub mod outcome;
 pub mod plan;
 mod progress;
 pub mod slurm;
-pub mod status;
 pub mod trial_dir;
 
 use std::ffi::OsString;

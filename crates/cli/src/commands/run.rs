@@ -183,7 +183,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let rows = store.study_trials(&plan.study.name)?;
     eprint!(
         "{}",
-        runner::status::render_table(&plan.study.name, &runner::status::summarize(&rows))
+        report::status::render_table(&plan.study.name, &report::status::summarize(&rows))
     );
     if summary.interrupted {
         match args.executor {

@@ -41,7 +41,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
         let rows = store.study_trials(&name)?;
         print!(
             "{}",
-            runner::status::render_table(&name, &runner::status::summarize(&rows))
+            report::status::render_table(&name, &report::status::summarize(&rows))
         );
     }
     Ok(())
