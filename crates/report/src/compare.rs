@@ -26,16 +26,14 @@ pub fn write_comparison(
     })?;
     let mut sides = Vec::new();
     for name in [a, b] {
-        crate::write_report(store, name, &out.join(name), refs)?;
-        let data = crate::data::load(store, name)?;
-        let summary = crate::content::summary(&data);
-        let claims = crate::claims::evaluate(&data);
-        let ablations: Vec<(String, String)> = data
+        let (_, report) = crate::write_report_keeping(store, name, &out.join(name), refs)?;
+        let ablations: Vec<(String, String)> = report
+            .data
             .variants
             .iter()
             .map(|v| (v.ablation.clone(), v.name.clone()))
             .collect();
-        sides.push((name.to_string(), summary, claims, ablations));
+        sides.push((name.to_string(), report.summary, report.claims, ablations));
     }
     let mut ablations: Vec<String> = Vec::new();
     for (_, _, _, abl) in &sides {

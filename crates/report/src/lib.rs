@@ -58,6 +58,16 @@ pub fn write_report(
     out: &Path,
     refs: &References,
 ) -> Result<PathBuf, ReportError> {
+    write_report_keeping(store, study, out, refs).map(|(index, _)| index)
+}
+
+/// [`write_report`], also returning what the report shows (for `--compare`).
+pub fn write_report_keeping(
+    store: &Store,
+    study: &str,
+    out: &Path,
+    refs: &References,
+) -> Result<(PathBuf, Report), ReportError> {
     let io = |p: &Path, e: std::io::Error| ReportError::Io {
         path: p.display().to_string(),
         source: e,
@@ -108,5 +118,5 @@ pub fn write_report(
     }
     std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
     let _ = std::fs::remove_dir_all(&old);
-    Ok(out.join("index.html"))
+    Ok((out.join("index.html"), report))
 }
