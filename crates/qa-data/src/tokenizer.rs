@@ -125,13 +125,23 @@ impl BertTokenizer {
     }
 
     /// Loads a serialised `tokenizers` pipeline. Special tokens are looked up by the BERT names.
+    ///
+    /// A `tokenizer.json` saved after tokenizer calls carries their `padding` and
+    /// `truncation` (a run_qa fine-tune leaves `{"Fixed": 384}` and `OnlySecond`;
+    /// sentence-transformers' all-MiniLM-L6-v2 ships `Fixed 128` / `LongestFirst 128`).
+    /// HF ignores that state, since every call sets its own; so do we: features build their
+    /// windows themselves, from unpadded, untruncated encodings.
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let inner = Tokenizer::from_file(path).map_err(|e| {
+        let mut inner = Tokenizer::from_file(path).map_err(|e| {
             DataError::Tokenizer(format!(
                 "{}: not a valid tokenizer.json: {e}",
                 path.display()
             ))
         })?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| DataError::Tokenizer(format!("{}: {e}", path.display())))?;
         let names = BertTokenizerOptions::default();
         Self::finish(inner, &names, path)
     }

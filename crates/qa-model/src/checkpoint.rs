@@ -29,8 +29,7 @@ pub fn load_model_dir<B: Backend>(
     let config_path = dir.join("config.json");
     let config = ModelConfig::load(&config_path)?
         .with_overrides(overrides, &config_path.display().to_string())?;
-    let (weights_path, tensors) = read_checkpoint(dir)?;
-    let mut source = WeightSource::new(weights_path, tensors, config.arch.prefix());
+    let mut source = WeightSource::from_checkpoint(read_checkpoint(dir)?, config.arch.prefix());
     let (model, report) = QaModel::build(&config, &mut source, device)?;
     log_report(&report);
     Ok((model, config, report))

@@ -31,7 +31,7 @@ use crate::checkpoint::{load_model_dir, save_model_dir};
 use crate::config::ModelConfig;
 use crate::data::{batch, labels};
 use crate::error::{ModelError, Result};
-use crate::eval::evaluate_model;
+use crate::eval::{evaluate_model, EvalPadding};
 use crate::model::QaModel;
 use crate::optim::{linear_schedule, step, AdamW, AdamWConfig};
 use crate::presets::preset_config;
@@ -436,6 +436,7 @@ pub fn train_until<B: AutodiffBackend>(
                     &eval_features,
                     t.eval_batch_size,
                     pad_id,
+                    EvalPadding::from_flag(t.pad_to_max_length, t.max_seq_length),
                     decode,
                     device,
                 )?;

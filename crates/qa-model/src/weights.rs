@@ -6,8 +6,9 @@
 //!
 //! Key variants of real checkpoints: with or without the `bert.`/`albert.` prefix (a bare
 //! `BertModel` as sentence-transformers saves it has none), and TF-era `LayerNorm.gamma/beta`.
-//! Pre-training heads (`cls.*`, `predictions.*`, `sop_classifier.*`), the pooler and
-//! `position_ids` buffers are ignored: the QA model has no use for them.
+//! Pre-training heads (`cls.*`, `predictions.*`, `sop_classifier.*`) and the pooler are
+//! ignored: the QA model has no use for them. Buffers HF re-creates (`position_ids`, saved
+//! as int64 by transformers 3.x–4.30) are skipped before any dtype check, as HF skips them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -36,23 +37,49 @@ pub struct LoadReport {
     pub ignored: Vec<String>,
 }
 
+/// The tensors of a checkpoint, by HF name, and the buffers skipped while reading them.
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    /// The file read (or the shard index).
+    pub path: PathBuf,
+    pub tensors: HashMap<String, HostTensor>,
+    /// Buffers HF re-creates instead of loading (`embeddings.position_ids`, …), skipped
+    /// before any dtype conversion: transformers 3.x–4.30 saved them as int64.
+    pub skipped_buffers: Vec<String>,
+    /// Other tensors that are not floats (name → dtype): an error only if the model needs
+    /// one of them, else reported as unused.
+    pub not_float: BTreeMap<String, String>,
+}
+
 /// Reads every tensor of a model directory (or a single weights file).
-pub fn read_checkpoint(dir: &Path) -> Result<(PathBuf, HashMap<String, HostTensor>)> {
+pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");
     let bin = dir.join("pytorch_model.bin");
+    let mut checkpoint = Checkpoint::default();
     if single.is_file() {
-        Ok((single.clone(), read_safetensors(&single)?))
+        read_safetensors_into(&single, &mut checkpoint)?;
+        checkpoint.path = single;
     } else if index.is_file() {
-        Ok((index.clone(), read_sharded(dir, &index)?))
+        read_sharded(dir, &index, &mut checkpoint)?;
+        checkpoint.path = index;
     } else if bin.is_file() {
-        Ok((bin.clone(), read_pytorch(&bin)?))
+        read_pytorch(&bin, &mut checkpoint)?;
+        checkpoint.path = bin;
     } else {
-        Err(ModelError::Invalid(format!(
+        return Err(ModelError::Invalid(format!(
             "{}: no weights found; expected model.safetensors, model.safetensors.index.json or pytorch_model.bin",
             dir.display()
-        )))
+        )));
     }
+    Ok(checkpoint)
+}
+
+/// Buffers that HF modules register and re-create rather than load: BERT/ALBERT's
+/// `embeddings.position_ids` (persistent, int64, until transformers 4.31) and
+/// `embeddings.token_type_ids` (a zero buffer for calls without token types).
+pub fn is_hf_buffer(key: &str) -> bool {
+    key.ends_with("embeddings.position_ids") || key.ends_with("embeddings.token_type_ids")
 }
 
 fn weights_err(path: &Path, key: &str, message: impl Into<String>) -> ModelError {
@@ -63,7 +90,8 @@ fn weights_err(path: &Path, key: &str, message: impl Into<String>) -> ModelError
     }
 }
 
-fn to_f32(path: &Path, key: &str, view: &TensorView) -> Result<Vec<f32>> {
+/// The values of a float tensor as f32; `None` for other dtypes.
+fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
     let b = view.data();
     let out = match view.dtype() {
         Dtype::F32 => b
@@ -82,25 +110,32 @@ fn to_f32(path: &Path, key: &str, view: &TensorView) -> Result<Vec<f32>> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
             .collect(),
-        other => {
-            return Err(weights_err(
-                path,
-                key,
-                format!("dtype {other:?} is not a float type"),
-            ))
-        }
+        _ => return None,
     };
-    Ok(out)
+    Some(out)
 }
 
+/// Reads a safetensors file's tensors as f32 (HF buffers skipped, see [`is_hf_buffer`]).
 pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HostTensor>> {
+    let mut checkpoint = Checkpoint::default();
+    read_safetensors_into(path, &mut checkpoint)?;
+    Ok(checkpoint.tensors)
+}
+
+fn read_safetensors_into(path: &Path, out: &mut Checkpoint) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| weights_err(path, "", format!("not a valid safetensors file: {e}")))?;
-    let mut out = HashMap::new();
     for (name, view) in st.tensors() {
-        let data = to_f32(path, &name, &view)?;
-        out.insert(
+        if is_hf_buffer(&name) {
+            out.skipped_buffers.push(name);
+            continue;
+        }
+        let Some(data) = to_f32(&view) else {
+            out.not_float.insert(name, format!("{:?}", view.dtype()));
+            continue;
+        };
+        out.tensors.insert(
             name,
             HostTensor {
                 shape: view.shape().to_vec(),
@@ -108,10 +143,10 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HostTensor>> {
             },
         );
     }
-    Ok(out)
+    Ok(())
 }
 
-fn read_sharded(dir: &Path, index: &Path) -> Result<HashMap<String, HostTensor>> {
+fn read_sharded(dir: &Path, index: &Path, out: &mut Checkpoint) -> Result<()> {
     let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
         path: index.to_path_buf(),
@@ -124,28 +159,50 @@ fn read_sharded(dir: &Path, index: &Path) -> Result<HashMap<String, HostTensor>>
             path: index.to_path_buf(),
             message: "key weight_map is missing (expected {tensor name: shard file})".into(),
         })?;
-    let shards: BTreeSet<&str> = map.values().filter_map(|s| s.as_str()).collect();
-    let mut out = HashMap::new();
-    for shard in shards {
-        out.extend(read_safetensors(&dir.join(shard))?);
+    let mut shards = BTreeSet::new();
+    for (tensor, shard) in map {
+        let shard = shard.as_str().ok_or_else(|| ModelError::Config {
+            path: index.to_path_buf(),
+            message: format!("weight_map.{tensor}: expected a shard file name, found {shard}"),
+        })?;
+        // A shard is a file beside the index, never a path elsewhere.
+        if shard.is_empty() || shard.contains('/') || shard.contains('\\') || shard == ".." {
+            return Err(ModelError::Config {
+                path: index.to_path_buf(),
+                message: format!(
+                    "weight_map.{tensor}: {shard:?} is not a file name in this directory"
+                ),
+            });
+        }
+        shards.insert(shard);
     }
-    Ok(out)
+    for shard in shards {
+        read_safetensors_into(&dir.join(shard), out)?;
+    }
+    Ok(())
 }
 
-fn read_pytorch(path: &Path) -> Result<HashMap<String, HostTensor>> {
+fn read_pytorch(path: &Path, out: &mut Checkpoint) -> Result<()> {
     let reader = burn_store::pytorch::PytorchReader::new(path)
         .map_err(|e| weights_err(path, "", format!("cannot read PyTorch checkpoint: {e}")))?;
-    let mut out = HashMap::new();
     for (name, snapshot) in reader.into_tensors() {
+        if is_hf_buffer(&name) {
+            out.skipped_buffers.push(name);
+            continue;
+        }
         let data = snapshot
             .to_data()
             .map_err(|e| weights_err(path, &name, format!("cannot read tensor: {e:?}")))?;
+        if !data.dtype.is_float() {
+            out.not_float.insert(name, format!("{:?}", data.dtype));
+            continue;
+        }
         let shape = data.shape.clone();
         let data = data.convert::<f32>();
         let values: Vec<f32> = data
             .to_vec()
             .map_err(|e| weights_err(path, &name, format!("cannot convert to f32: {e:?}")))?;
-        out.insert(
+        out.tensors.insert(
             name,
             HostTensor {
                 shape: shape.to_vec(),
@@ -153,7 +210,7 @@ fn read_pytorch(path: &Path) -> Result<HashMap<String, HostTensor>> {
             },
         );
     }
-    Ok(out)
+    Ok(())
 }
 
 fn is_ignored(key: &str) -> bool {
@@ -162,7 +219,7 @@ fn is_ignored(key: &str) -> bool {
         || key.starts_with("sop_classifier.")
         || key.starts_with("pooler.")
         || key.contains(".pooler.")
-        || key.ends_with("position_ids")
+        || is_hf_buffer(key)
 }
 
 /// Hands out checkpoint tensors by HF name and remembers what was taken.
@@ -175,6 +232,8 @@ pub struct WeightSource {
     prefixed: bool,
     taken: BTreeSet<String>,
     initialised: Vec<String>,
+    skipped_buffers: Vec<String>,
+    not_float: BTreeMap<String, String>,
 }
 
 impl WeightSource {
@@ -202,7 +261,17 @@ impl WeightSource {
             prefixed,
             taken: BTreeSet::new(),
             initialised: Vec::new(),
+            skipped_buffers: Vec::new(),
+            not_float: BTreeMap::new(),
         }
+    }
+
+    /// A source over a whole checkpoint; its skipped buffers are reported as ignored.
+    pub fn from_checkpoint(checkpoint: Checkpoint, prefix: &str) -> Self {
+        let mut source = Self::new(checkpoint.path, checkpoint.tensors, prefix);
+        source.skipped_buffers = checkpoint.skipped_buffers;
+        source.not_float = checkpoint.not_float;
+        source
     }
 
     /// A source with no tensors: every parameter is initialised (models from scratch).
@@ -223,6 +292,13 @@ impl WeightSource {
     /// Takes a tensor of the given HF shape, or `None` (recorded as initialised) when absent.
     pub fn take(&mut self, name: &str, head: bool, shape: &[usize]) -> Result<Option<Vec<f32>>> {
         let key = self.key(name, head);
+        if let Some(dtype) = self.not_float.get(&key) {
+            return Err(weights_err(
+                &self.path,
+                &key,
+                format!("dtype {dtype} is not a float type; this parameter needs floats"),
+            ));
+        }
         match self.tensors.get(&key) {
             Some(t) => {
                 if t.shape != shape {
@@ -261,6 +337,10 @@ impl WeightSource {
                 unused.push(k.to_string());
             }
         }
+        unused.extend(self.not_float.keys().cloned());
+        unused.sort();
+        ignored.extend(self.skipped_buffers.iter().cloned());
+        ignored.sort();
         LoadReport {
             source: self.path.display().to_string(),
             loaded: self.taken.len(),

@@ -184,9 +184,11 @@ pub struct TrainSpec {
     pub save_steps: Option<usize>,
     #[serde(default = "d_logging")]
     pub logging_steps: usize,
-    /// Pad every window to `max_seq_length` (run_qa's default). HF's QA loss takes the
-    /// softmax over padding positions too, so this changes the loss, not only the speed;
-    /// `false` pads each batch to its longest window (run_qa's `--pad_to_max_length False`).
+    /// Pad every window to `max_seq_length`, in training and evaluation (run_qa's default).
+    /// It changes results, not only speed: HF's QA loss takes the softmax over padding
+    /// positions too, and run_qa's decoding ranks padding positions among the top-n
+    /// candidates. `false` pads each batch to its longest window (run_qa's
+    /// `--pad_to_max_length False`): faster, and answers then depend on `eval_batch_size`.
     #[serde(default = "d_true")]
     pub pad_to_max_length: bool,
 }

@@ -12,3 +12,4 @@ mod errors;
 mod hf_parity;
 mod metric_parity;
 mod real_data;
+mod saved_tokenizer_state;

@@ -7,7 +7,7 @@ use qa_data::decode::DecodeConfig;
 use qa_data::features::{build_features, FeatureConfig, Split};
 use qa_data::squad::Dataset;
 use qa_model::backend::CpuBackend;
-use qa_model::eval::evaluate_model;
+use qa_model::eval::{evaluate_model, EvalPadding};
 use qa_model::train::{prepare, train, TrainStatus};
 use spec::TrialConfig;
 
@@ -78,6 +78,7 @@ fn tiny_model_learns_the_synthetic_set() {
         &feats,
         64,
         0,
+        EvalPadding::from_flag(cfg.train.pad_to_max_length, cfg.train.max_seq_length),
         DecodeConfig::default(),
         &device,
     )
