@@ -72,8 +72,10 @@ def prepare(args):
             "dev": en_dev,
             "yaml": {"model": {"init": model},
                      "data": {"train": en_train, "eval": en_dev},
-                     "train": {"epochs": 1, "learning_rate": 1e-4, "batch_size": 16, "eval_batch_size": 64,
-                               "warmup_ratio": 0.1, "max_seq_length": 192, "doc_stride": 64, "logging_steps": 10}},
+                     # 150 steps of batch 8 at 128 tokens: a few minutes per run on 2 cores.
+                     "train": {"epochs": 1, "max_steps": 150, "learning_rate": 1e-4, "batch_size": 8,
+                               "eval_batch_size": 64, "warmup_ratio": 0.1, "max_seq_length": 128, "doc_stride": 32,
+                               "logging_steps": 10}},
         },
     }
     return trials
@@ -115,10 +117,13 @@ def run_trials(args, trials):
                               ("reference", [sys.executable, os.path.join(HERE, "hf_train_reference.py"),
                                              "--config", cfg, "--out", os.path.join(d, "reference")])):
                 out = os.path.join(d, "ours" if side == "qa-sweep" else "reference")
+                timing = os.path.join(d, f"{side}.seconds")
                 if not os.path.isfile(os.path.join(out, "result.json")):
                     secs = run(cmd, log=os.path.join(d, f"{side}.log"))
+                    with open(timing, "w") as f:
+                        f.write(f"{secs}\n")
                 else:
-                    secs = None
+                    secs = float(open(timing).read()) if os.path.isfile(timing) else None
                 s = score(args.sweep, trial["dev"], os.path.join(out, "predictions.json"))
                 result[side] = {"EM": s["EM"], "F1": s["F1"], "seconds": secs, "metrics": os.path.join(out, "metrics.jsonl")}
                 print(f"{name} seed {seed} {side}: EM {s['EM']:.2f} F1 {s['F1']:.2f}", flush=True)

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use spec::protocol::TrialStatus;
-use spec::study::SlurmSpec;
+use spec::slurm::{time_limit_seconds, SlurmSpec};
 use spec::TrialConfig;
 use store::Store;
 
@@ -60,26 +60,34 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The batch script for an array over the trial folders listed in `tasks_file`.
-pub fn sbatch_script(
+/// Refuses a path that cannot travel safely: a newline would split the tasks file's lines
+/// and a script line, `%` is a pattern character in sbatch's `--output`.
+pub fn check_path(what: &str, path: &Path) -> Result<(), RunnerError> {
+    let text = path.to_string_lossy();
+    if let Some(c) = text.chars().find(|c| c.is_control() || *c == '%') {
+        return Err(RunnerError::Invalid(format!(
+            "{what} {text:?} holds {c:?}; paths used with Slurm may not hold control characters or %"
+        )));
+    }
+    Ok(())
+}
+
+/// The sbatch options of an array of `n` tasks, as argv: values from the study and the
+/// command line are validated (`SlurmSpec::validate`) and passed verbatim, one argument
+/// each, never as script text.
+pub fn sbatch_args(
     study: &str,
     n: usize,
-    tasks_file: &Path,
     log_dir: &Path,
     spec: &SlurmSpec,
-    trial_command: &[OsString],
-) -> String {
-    let mut s = String::from("#!/bin/bash\n");
+) -> Result<Vec<String>, RunnerError> {
+    spec.validate()
+        .map_err(|e| RunnerError::Invalid(format!("slurm option {}: {}", e.key, e.message)))?;
+    check_path("the Slurm log folder", log_dir)?;
     let max = spec
         .max_parallel
         .map(|k| format!("%{k}"))
         .unwrap_or_default();
-    s.push_str(&format!("#SBATCH --job-name=sweep-{study}\n"));
-    s.push_str(&format!("#SBATCH --array=0-{}{max}\n", n.saturating_sub(1)));
-    s.push_str(&format!(
-        "#SBATCH --output={}/%A_%a.out\n",
-        log_dir.display()
-    ));
     // Requeue after preemption or node failure; SIGTERM to the batch shell before the time
     // limit (60 s, or a third of a limit under 3 minutes), which the trial turns into a
     // saved state.
@@ -88,33 +96,49 @@ pub fn sbatch_script(
         .as_deref()
         .and_then(time_limit_seconds)
         .map_or(60, |t| if t < 180 { (t / 3).max(5) } else { 60 });
-    s.push_str(&format!(
-        "#SBATCH --requeue\n#SBATCH --signal=B:TERM@{lead}\n"
-    ));
+    let mut args = vec![
+        format!("--job-name=sweep-{study}"),
+        format!("--array=0-{}{max}", n.saturating_sub(1)),
+        format!("--output={}/%A_%a.out", log_dir.display()),
+        "--requeue".to_string(),
+        format!("--signal=B:TERM@{lead}"),
+    ];
     if let Some(p) = &spec.partition {
-        s.push_str(&format!("#SBATCH --partition={p}\n"));
+        args.push(format!("--partition={p}"));
     }
     if let Some(g) = &spec.gres {
-        s.push_str(&format!("#SBATCH --gres={g}\n"));
+        args.push(format!("--gres={g}"));
     }
     if let Some(c) = spec.cpus_per_task {
-        s.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
+        args.push(format!("--cpus-per-task={c}"));
     }
     if let Some(m) = &spec.mem {
-        s.push_str(&format!("#SBATCH --mem={m}\n"));
+        args.push(format!("--mem={m}"));
     }
     if let Some(t) = &spec.time {
-        s.push_str(&format!("#SBATCH --time={t}\n"));
+        args.push(format!("--time={t}"));
     }
-    for a in &spec.extra_args {
-        s.push_str(&format!("#SBATCH {a}\n"));
+    args.extend(spec.extra_args.iter().cloned());
+    Ok(args)
+}
+
+/// The batch script for an array over the trial folders listed in `tasks_file`. It holds no
+/// value from a study: only the (quoted) tasks file, the (quoted) trial command and the
+/// device, which the runner chooses.
+pub fn batch_script(
+    tasks_file: &Path,
+    spec: &SlurmSpec,
+    trial_command: &[OsString],
+) -> Result<String, RunnerError> {
+    check_path("the tasks file", tasks_file)?;
+    let mut cmd = Vec::new();
+    for c in trial_command {
+        check_path("the trial command", Path::new(c))?;
+        cmd.push(shell_quote(&c.to_string_lossy()));
     }
-    let cmd: Vec<String> = trial_command
-        .iter()
-        .map(|c| shell_quote(&c.to_string_lossy()))
-        .collect();
-    s.push_str(&format!(
-        r#"set -u
+    Ok(format!(
+        r#"#!/bin/bash
+set -u
 DIR=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {tasks})
 export SWEEP_TRIAL_ID=$(basename "$DIR")
 {cmd} "$DIR" --device {device} >>"$DIR/stdout.log" 2>>"$DIR/stderr.log" &
@@ -136,29 +160,7 @@ exit $rc
         tasks = shell_quote(&tasks_file.display().to_string()),
         cmd = cmd.join(" "),
         device = task_device(spec),
-    ));
-    s
-}
-
-/// Slurm's time formats: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.
-pub fn time_limit_seconds(t: &str) -> Option<u64> {
-    let (days, rest) = match t.split_once('-') {
-        Some((d, r)) => (d.parse::<u64>().ok()?, r),
-        None => (0, t),
-    };
-    let parts: Vec<u64> = rest
-        .split(':')
-        .map(|p| p.parse::<u64>().ok())
-        .collect::<Option<_>>()?;
-    let secs = match (t.contains('-'), parts.as_slice()) {
-        (false, [m]) => m * 60,
-        (false, [m, s]) => m * 60 + s,
-        (_, [h, m, s]) => h * 3600 + m * 60 + s,
-        (true, [h]) => h * 3600,
-        (true, [h, m]) => h * 3600 + m * 60,
-        _ => return None,
-    };
-    Some(days * 86400 + secs)
+    ))
 }
 
 fn run_cmd(program: &str, args: &[&str]) -> Result<String, RunnerError> {
@@ -176,12 +178,13 @@ fn run_cmd(program: &str, args: &[&str]) -> Result<String, RunnerError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Submits the script; returns the array job id.
-fn submit(script_path: &Path) -> Result<String, RunnerError> {
-    let out = run_cmd(
-        "sbatch",
-        &["--parsable", &script_path.display().to_string()],
-    )?;
+/// Submits the script with its options as argv; returns the array job id.
+fn submit(options: &[String], script_path: &Path) -> Result<String, RunnerError> {
+    let mut args: Vec<&str> = vec!["--parsable"];
+    args.extend(options.iter().map(String::as_str));
+    let script = script_path.display().to_string();
+    args.push(&script);
+    let out = run_cmd("sbatch", &args)?;
     let id = out.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
         return Err(RunnerError::Invalid(format!(
@@ -363,18 +366,21 @@ pub fn run_slurm(
                 .collect::<Result<_, _>>()?;
             std::fs::write(&tasks, dirs.join("\n") + "\n")
                 .map_err(|e| io(&tasks.display().to_string(), e))?;
-            let script = sbatch_script(
-                &study.name,
-                batch.len(),
+            let script = batch_script(
                 &std::path::absolute(&tasks).map_err(|e| io("tasks", e))?,
-                &std::path::absolute(&slurm_dir).map_err(|e| io("slurm dir", e))?,
                 &slurm.spec,
                 &opts.trial_command,
-            );
+            )?;
+            let options = sbatch_args(
+                &study.name,
+                batch.len(),
+                &std::path::absolute(&slurm_dir).map_err(|e| io("slurm dir", e))?,
+                &slurm.spec,
+            )?;
             let script_path = slurm_dir.join(format!("{}-{stamp}.sbatch", study.name));
             std::fs::write(&script_path, script)
                 .map_err(|e| io(&script_path.display().to_string(), e))?;
-            let job = match submit(&script_path) {
+            let job = match submit(&options, &script_path) {
                 Ok(j) => j,
                 Err(e) => {
                     // Nothing was submitted: give the trials back as they were.
@@ -516,24 +522,35 @@ pub fn cancel(db: &Path, study: &str) -> Result<usize, RunnerError> {
     Ok(jobs.len())
 }
 
-/// The script `sweep plan --executor slurm` shows (for every runnable trial of the plan).
+/// What `sweep plan --executor slurm` shows: the sbatch command line (each argument
+/// shell-quoted for display; the runner passes them as argv) and the script, for every
+/// runnable trial of the plan.
 pub fn preview_script(
     plan: &Plan,
     workdir: &Path,
     spec: &SlurmSpec,
     trial_command: &[OsString],
-) -> String {
+) -> Result<String, RunnerError> {
     let n = plan.distinct_trials();
     let slurm_dir: PathBuf =
         std::path::absolute(workdir.join("slurm")).unwrap_or(workdir.join("slurm"));
-    sbatch_script(
-        &plan.study.name,
-        n,
+    let args = sbatch_args(&plan.study.name, n, &slurm_dir, spec)?;
+    let script_path = slurm_dir.join(format!("{}-<batch>.sbatch", plan.study.name));
+    let script = batch_script(
         &slurm_dir.join(format!("{}-<batch>.tasks", plan.study.name)),
-        &slurm_dir,
         spec,
         trial_command,
-    )
+    )?;
+    let line: Vec<String> = std::iter::once("sbatch --parsable".to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .chain(std::iter::once(shell_quote(
+            &script_path.display().to_string(),
+        )))
+        .collect();
+    Ok(format!(
+        "# submitted as (options passed as argv, one argument each):\n# {}\n{script}",
+        line.join(" ")
+    ))
 }
 
 #[cfg(test)]
@@ -541,32 +558,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn time_limits_parse_like_slurm() {
-        assert_eq!(time_limit_seconds("30"), Some(1800));
-        assert_eq!(time_limit_seconds("00:01:00"), Some(60));
-        assert_eq!(time_limit_seconds("1-02"), Some(93600));
-        assert_eq!(time_limit_seconds("2:30"), Some(150));
-        assert_eq!(time_limit_seconds("x"), None);
-    }
-
-    #[test]
-    fn script_has_the_array_options_and_forwards_signals() {
+    fn options_are_argv_and_the_script_holds_no_study_value() {
         let spec = SlurmSpec {
             partition: Some("gpu".into()),
             gres: Some("gpu:1".into()),
             time: Some("04:00:00".into()),
             max_parallel: Some(4),
-            extra_args: vec!["--account=lab".into()],
+            extra_args: vec!["--account=lab".into(), "--comment=$(touch x); `y`".into()],
             ..SlurmSpec::default()
         };
-        let s = sbatch_script(
-            "hw",
-            12,
-            Path::new("/s/t.tasks"),
-            Path::new("/s"),
-            &spec,
-            &["/bin/sweep".into(), "trial".into()],
-        );
+        let args = sbatch_args("hw", 12, Path::new("/s"), &spec).unwrap();
         for want in [
             "--array=0-11%4",
             "--partition=gpu",
@@ -574,11 +575,36 @@ mod tests {
             "--time=04:00:00",
             "--signal=B:TERM@60",
             "--requeue",
-            "#SBATCH --account=lab",
+            "--account=lab",
+            "--comment=$(touch x); `y`",
+        ] {
+            assert!(
+                args.iter().any(|a| a == want),
+                "{want} missing from {args:?}"
+            );
+        }
+        let script = batch_script(
+            Path::new("/s/t.tasks"),
+            &spec,
+            &["/bin/sweep".into(), "trial".into()],
+        )
+        .unwrap();
+        assert!(!script.contains("#SBATCH"), "{script}");
+        assert!(!script.contains("touch"), "{script}");
+        for want in [
             "'/bin/sweep' 'trial' \"$DIR\" --device cuda:0",
             "trap 'kill -TERM $child",
         ] {
-            assert!(s.contains(want), "{want} missing from\n{s}");
+            assert!(script.contains(want), "{want} missing from\n{script}");
+        }
+        let mut bad = spec.clone();
+        bad.partition = Some("debug\ntouch PWNED".into());
+        let e = sbatch_args("hw", 1, Path::new("/s"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition"), "{e}");
+        for path in ["/s/a\nb.tasks", "/s/%x.tasks"] {
+            assert!(batch_script(Path::new(path), &spec, &["x".into()]).is_err());
         }
         assert_eq!(
             slurm_outcome("CANCELLED", None).0,

@@ -5,6 +5,7 @@
 
 pub mod model_keys;
 pub mod protocol;
+pub mod slurm;
 pub mod study;
 mod suggest;
 pub mod trial;

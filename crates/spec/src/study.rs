@@ -45,25 +45,7 @@ pub struct Claim {
     pub margin: Option<f64>,
 }
 
-/// Slurm options (`executor: {slurm: {...}}`), used by `--executor slurm`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlurmSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gres: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpus_per_task: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mem: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_parallel: Option<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub extra_args: Vec<String>,
-}
+pub use crate::slurm::SlurmSpec;
 
 /// Executor defaults a study may carry; command-line flags override them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +280,19 @@ impl Study {
                     ));
                 }
             }
+        }
+        if let Some(slurm) = &raw.executor.slurm {
+            slurm.validate().map_err(|e| {
+                invalid(
+                    &[
+                        "executor",
+                        "slurm",
+                        e.key.split('[').next().unwrap_or(&e.key),
+                    ],
+                    &format!("executor.slurm.{}", e.key),
+                    e.message,
+                )
+            })?;
         }
         let study = Study {
             name: raw.name,

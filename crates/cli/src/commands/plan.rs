@@ -45,11 +45,11 @@ pub fn load(path: &Path, check_files: bool) -> anyhow::Result<Plan> {
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = load(&args.study, !args.no_check_files)?;
     if args.executor == crate::commands::run::Executor::Slurm {
-        let spec = args.slurm.merged(&plan.study);
+        let spec = args.slurm.merged(&plan.study)?;
         let cmd = crate::commands::run::trial_command()?;
         print!(
             "{}",
-            runner::slurm::preview_script(&plan, &args.workdir, &spec, &cmd)
+            runner::slurm::preview_script(&plan, &args.workdir, &spec, &cmd)?
         );
         return Ok(());
     }

@@ -44,8 +44,9 @@ pub struct SlurmArgs {
 }
 
 impl SlurmArgs {
-    /// The study's settings with the command line's on top.
-    pub fn merged(&self, study: &spec::Study) -> spec::study::SlurmSpec {
+    /// The study's settings with the command line's on top, checked (an error names the
+    /// flag or the study key).
+    pub fn merged(&self, study: &spec::Study) -> anyhow::Result<spec::slurm::SlurmSpec> {
         let mut s = study.executor.slurm.clone().unwrap_or_default();
         if let Some(v) = &self.partition {
             s.partition = Some(v.clone());
@@ -65,7 +66,25 @@ impl SlurmArgs {
         if let Some(v) = self.max_parallel {
             s.max_parallel = Some(v);
         }
-        s
+        if let Err(e) = s.validate() {
+            let flag = format!("--{}", e.key.replace('_', "-"));
+            let from_flag = match e.key.as_str() {
+                "partition" => self.partition.is_some(),
+                "gres" => self.gres.is_some(),
+                "mem" => self.mem.is_some(),
+                "time" => self.time.is_some(),
+                "cpus_per_task" => self.cpus_per_task.is_some(),
+                "max_parallel" => self.max_parallel.is_some(),
+                _ => false,
+            };
+            let key = if from_flag {
+                flag
+            } else {
+                format!("executor.slurm.{}", e.key)
+            };
+            anyhow::bail!("{key}: {}", e.message);
+        }
+        Ok(s)
     }
 }
 
@@ -173,7 +192,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 anyhow::bail!("--slurm-poll must be a positive number of seconds");
             }
             let slurm = runner::slurm::SlurmOptions {
-                spec: args.slurm.merged(&plan.study),
+                spec: args.slurm.merged(&plan.study)?,
                 poll: Duration::from_secs_f64(args.slurm.slurm_poll),
             };
             runner::slurm::run_slurm(&plan, &opts, &slurm)?

@@ -13,7 +13,7 @@ use super::runner::{
     wait_for, workspace,
 };
 
-fn slurm_available() -> bool {
+pub(crate) fn slurm_available() -> bool {
     let up = Command::new("sinfo")
         .args(["-h", "-o", "%T"])
         .output()
