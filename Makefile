@@ -6,7 +6,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt demo data-link bench bench-runner venv gpu-prepare clean
+.PHONY: all build test lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity clean
 
 all: build
 
@@ -16,6 +16,16 @@ build:
 ## The whole test suite (unit, integration, CLI). Needs ../shared/data or QA_SWEEP_SHARED_DATA.
 test:
 	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" $(CARGO) test --workspace --locked
+
+## Long fuzz runs of every loader (study/trial YAML, HF config.json, SQuAD and predictions
+## JSON, tokenizer.json, vocab.txt, tokenizer_config.json, safetensors, pytorch_model.bin,
+## sharded indexes, metrics.jsonl, result.json): FUZZ_CASES inputs each. `make test` runs 200.
+FUZZ_CASES ?= 20000
+fuzz:
+	set -o pipefail; QA_SWEEP_FUZZ_CASES=$(FUZZ_CASES) QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
+		$(CARGO) test --locked -p spec -p runner --test fuzz -- --nocapture 2>&1 | grep -E '^(fuzz |test result)'
+	set -o pipefail; QA_SWEEP_FUZZ_CASES=$(FUZZ_CASES) QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
+		$(CARGO) test --locked -p qa-data -p qa-model --test integration fuzz:: -- --nocapture 2>&1 | grep -E '^(fuzz |test result)'
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -113,15 +113,21 @@ impl BertTokenizer {
             )));
         }
         let config = dir.join("tokenizer_config.json");
-        let options = if config.is_file() {
-            let bytes = std::fs::read(&config).map_err(|e| DataError::io(&config, e))?;
-            let mut de = serde_json::Deserializer::from_slice(&bytes);
-            serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| DataError::from_json(&config, e))?
-        } else {
-            BertTokenizerOptions::default()
-        };
-        Self::from_vocab_file(&vocab, &options)
+        if !config.is_file() {
+            return Self::from_vocab_file(&vocab, &BertTokenizerOptions::default());
+        }
+        let bytes = std::fs::read(&config).map_err(|e| DataError::io(&config, e))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let options: BertTokenizerOptions = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| DataError::from_json(&config, e))?;
+        // The special tokens may come from the config: name it beside the vocabulary.
+        Self::from_vocab_file(&vocab, &options).map_err(|e| match e {
+            DataError::Config(m) => DataError::Config(format!(
+                "{m} (with the tokens and options of {})",
+                config.display()
+            )),
+            other => other,
+        })
     }
 
     /// Loads a serialised `tokenizers` pipeline. Special tokens are looked up by the BERT names.
@@ -132,12 +138,24 @@ impl BertTokenizer {
     /// HF ignores that state, since every call sets its own; so do we: features build their
     /// windows themselves, from unpadded, untruncated encodings.
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let mut inner = Tokenizer::from_file(path).map_err(|e| {
-            DataError::Tokenizer(format!(
-                "{}: not a valid tokenizer.json: {e}",
+        // The tokenizers crate panics on some malformed files (found by fuzzing: an
+        // `unwrap` in its decoder deserialisation); contain that as an error naming the file.
+        let loaded = std::panic::catch_unwind(|| Tokenizer::from_file(path));
+        let mut inner = match loaded {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                return Err(DataError::Tokenizer(format!(
+                    "{}: not a valid tokenizer.json: {e}",
+                    path.display()
+                )))
+            }
+            Err(_) => {
+                return Err(DataError::Tokenizer(format!(
+                "{}: not a valid tokenizer.json (the tokenizers library failed while reading it)",
                 path.display()
-            ))
-        })?;
+            )))
+            }
+        };
         inner.with_padding(None);
         inner
             .with_truncation(None)
@@ -227,10 +245,19 @@ impl BertTokenizer {
 
     /// Encodes one text without special tokens; offsets are char offsets into `text`.
     pub fn encode(&self, text: &str) -> Result<Encoded> {
-        let enc = self
-            .inner
-            .encode_char_offsets(text, false)
-            .map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.source.display())))?;
+        // A tokenizer.json we accepted could still hold a pipeline the library panics on;
+        // contain that too, naming the file.
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner.encode_char_offsets(text, false)
+        }))
+        .map_err(|_| {
+            DataError::Tokenizer(format!(
+                "{}: the tokenizers library failed on this tokenizer",
+                self.source.display()
+            ))
+        })?;
+        let enc =
+            encoded.map_err(|e| DataError::Tokenizer(format!("{}: {e}", self.source.display())))?;
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
             offsets: enc

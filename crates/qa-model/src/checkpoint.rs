@@ -56,20 +56,31 @@ pub fn log_report(r: &LoadReport) {
 }
 
 /// Saves `model` as a HF directory (config.json, model.safetensors, tokenizer files from
-/// `tokenizer_dir` when given).
+/// `tokenizer_dir` when given), staged and swapped in whole: an existing `out` stays as it
+/// was until the new one is complete.
 pub fn save_model_dir<B: Backend>(
     model: &QaModel<B>,
     config: &ModelConfig,
     tokenizer_dir: Option<&Path>,
     out: &Path,
 ) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
+    spec::atomic::write_dir(out, |staged| {
+        write_model_files(model, config, tokenizer_dir, staged)
+    })
+}
+
+/// The files of a HF directory, written into the (existing) folder `out`.
+pub fn write_model_files<B: Backend>(
+    model: &QaModel<B>,
+    config: &ModelConfig,
+    tokenizer_dir: Option<&Path>,
+    out: &Path,
+) -> Result<()> {
     let exported = model.export(config)?;
     write_safetensors(&out.join("model.safetensors"), &exported.tensors)?;
     let json = serde_json::to_string_pretty(&config.to_json())
         .map_err(|e| ModelError::Invalid(e.to_string()))?;
-    let cfg = out.join("config.json");
-    std::fs::write(&cfg, json).map_err(|e| ModelError::io(&cfg, e))?;
+    spec::atomic::write_file(&out.join("config.json"), json.as_bytes())?;
     if let Some(src) = tokenizer_dir {
         for f in TOKENIZER_FILES {
             let from = src.join(f);

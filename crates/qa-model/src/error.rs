@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -22,6 +22,17 @@ pub enum ModelError {
     Invalid(String),
     #[error(transparent)]
     Data(#[from] qa_data::DataError),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+}
+
+impl From<spec::atomic::FileError> for ModelError {
+    fn from(e: spec::atomic::FileError) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 impl ModelError {

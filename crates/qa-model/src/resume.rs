@@ -52,7 +52,8 @@ fn param_ids<B: Backend>(
 }
 
 /// Writes model, optimizer moments and [`ResumeState`] to `out/train_state` (via a
-/// temporary folder renamed into place, so a kill never leaves half a state).
+/// staged folder swapped into place, so a kill or a full disk never leaves half a state and
+/// the previous state stays until the new one is whole).
 pub(crate) fn save_train_state<B: AutodiffBackend>(
     out: &Path,
     model: &QaModel<B>,
@@ -60,23 +61,19 @@ pub(crate) fn save_train_state<B: AutodiffBackend>(
     opt: &AdamW<B::InnerBackend>,
     state: &ResumeState,
 ) -> Result<()> {
-    let tmp = out.join("train_state.partial");
-    let dst = out.join("train_state");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
     let valid = model.valid();
-    write_safetensors(
-        &tmp.join("model.safetensors"),
-        &valid.export(config)?.tensors,
-    )?;
-    let names: HashMap<ParamId, String> = param_ids(&valid, config)?.into_iter().collect();
-    write_safetensors(
-        &tmp.join("optimizer.safetensors"),
-        &opt.export_moments(&names)?,
-    )?;
-    write_json_atomically(&tmp.join("state.json"), &json!(state))?;
-    let _ = std::fs::remove_dir_all(&dst);
-    std::fs::rename(&tmp, &dst).map_err(|e| ModelError::io(&dst, e))
+    spec::atomic::write_dir(&out.join("train_state"), |tmp| -> Result<()> {
+        write_safetensors(
+            &tmp.join("model.safetensors"),
+            &valid.export(config)?.tensors,
+        )?;
+        let names: HashMap<ParamId, String> = param_ids(&valid, config)?.into_iter().collect();
+        write_safetensors(
+            &tmp.join("optimizer.safetensors"),
+            &opt.export_moments(&names)?,
+        )?;
+        write_json_atomically(&tmp.join("state.json"), &json!(state))
+    })
 }
 
 /// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
@@ -98,7 +95,7 @@ pub(crate) fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
     } else {
         kept.join("\n") + "\n"
     };
-    std::fs::write(path, body).map_err(|e| ModelError::io(path, e))
+    Ok(spec::atomic::write_file(path, body.as_bytes())?)
 }
 
 /// What [`restore`] brings back.
@@ -115,6 +112,8 @@ pub(crate) fn restore<B: AutodiffBackend>(
     opt_config: AdamWConfig,
     device: &B::Device,
 ) -> Result<Option<Restored<B>>> {
+    // A run killed while swapping in a new state left the previous one as `.old`.
+    spec::atomic::recover_dir(state_dir)?;
     let state_path = state_dir.join("state.json");
     let Ok(bytes) = std::fs::read(&state_path) else {
         return Ok(None);

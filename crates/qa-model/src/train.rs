@@ -27,7 +27,7 @@ use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 use serde_json::{json, Value};
 use spec::{Precision, TrialConfig};
 
-use crate::checkpoint::{load_model_dir, save_model_dir};
+use crate::checkpoint::{load_model_dir, write_model_files};
 use crate::config::ModelConfig;
 use crate::data::{batch, labels};
 use crate::error::{ModelError, Result};
@@ -108,15 +108,16 @@ fn write_checkpoint<B: Backend>(
     trial: &TrialConfig,
     tokenizer_dir: Option<&Path>,
 ) -> Result<()> {
-    let dir = out.join("checkpoint");
-    save_model_dir(model, config, tokenizer_dir, &dir)?;
-    if let (Some(_), Some(vocab)) = (trial.model.preset, &trial.model.vocab) {
-        let dst = dir.join("vocab.txt");
-        std::fs::copy(vocab, &dst).map_err(|e| ModelError::io(vocab, e))?;
-        let casing = json!({"do_lower_case": trial.model.do_lower_case.unwrap_or(true)});
-        write_json_atomically(&dir.join("tokenizer_config.json"), &casing)?;
-    }
-    Ok(())
+    spec::atomic::write_dir(&out.join("checkpoint"), |dir| -> Result<()> {
+        write_model_files(model, config, tokenizer_dir, dir)?;
+        if let (Some(_), Some(vocab)) = (trial.model.preset, &trial.model.vocab) {
+            let dst = dir.join("vocab.txt");
+            std::fs::copy(vocab, &dst).map_err(|e| ModelError::io(vocab, e))?;
+            let casing = json!({"do_lower_case": trial.model.do_lower_case.unwrap_or(true)});
+            write_json_atomically(&dir.join("tokenizer_config.json"), &casing)?;
+        }
+        Ok(())
+    })
 }
 
 /// Appends JSON lines to metrics.jsonl, flushing each (the runner tails the file).
@@ -131,10 +132,8 @@ impl MetricsLog {
 }
 
 pub(crate) fn write_json_atomically(path: &Path, v: &Value) -> Result<()> {
-    let partial = path.with_extension("json.partial");
     let text = serde_json::to_string_pretty(v).map_err(|e| ModelError::Invalid(e.to_string()))?;
-    std::fs::write(&partial, text).map_err(|e| ModelError::io(&partial, e))?;
-    std::fs::rename(&partial, path).map_err(|e| ModelError::io(path, e))
+    Ok(spec::atomic::write_file(path, text.as_bytes())?)
 }
 
 /// Ids of biases and LayerNorm parameters: no weight decay for them (HF's grouping).

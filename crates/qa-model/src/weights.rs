@@ -177,7 +177,10 @@ fn read_sharded(dir: &Path, index: &Path, out: &mut Checkpoint) -> Result<()> {
         shards.insert(shard);
     }
     for shard in shards {
-        read_safetensors_into(&dir.join(shard), out)?;
+        read_safetensors_into(&dir.join(shard), out).map_err(|e| ModelError::Config {
+            path: index.to_path_buf(),
+            message: format!("shard {shard}: {e}"),
+        })?;
     }
     Ok(())
 }
@@ -375,8 +378,5 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, HostTensor>) ->
     meta.insert("format".to_string(), "pt".to_string());
     let out = safetensors::serialize(views, Some(meta))
         .map_err(|e| weights_err(path, "", format!("cannot serialise: {e}")))?;
-    let partial = path.with_extension("safetensors.partial");
-    std::fs::write(&partial, out).map_err(|e| ModelError::io(&partial, e))?;
-    std::fs::rename(&partial, path).map_err(|e| ModelError::io(path, e))?;
-    Ok(())
+    Ok(spec::atomic::write_file(path, &out)?)
 }

@@ -78,14 +78,32 @@ pub fn write_report_keeping(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    // The report is staged whole and swapped in: the old one stays as it was until the new
+    // one is complete, and a failure (a full disk) leaves no half-written report behind.
+    let tmp = spec::atomic::staging_dir(out).map_err(|e| io(&e.path, e.source))?;
+    let written = write_into(store, study, refs, &tmp);
+    let report = match written {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    spec::atomic::replace_dir(&tmp, out).map_err(|e| io(&e.path, e.source))?;
+    Ok((out.join("index.html"), report))
+}
 
+/// Renders the whole report into the (staged) folder `tmp`.
+fn write_into(
+    store: &Store,
+    study: &str,
+    refs: &References,
+    tmp: &Path,
+) -> Result<Report, ReportError> {
+    let io = |p: &Path, e: std::io::Error| ReportError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
     let data = data::load(store, study)?;
     let dataset = data
         .configs
@@ -93,7 +111,7 @@ pub fn write_report_keeping(
         .find_map(|c| c.pointer("/data/eval").and_then(|v| v.as_str()))
         .and_then(references::dataset_key)
         .map(String::from);
-    let chart_list = charts::render_all(&data, refs, dataset.as_deref(), &tmp)?;
+    let chart_list = charts::render_all(&data, refs, dataset.as_deref(), tmp)?;
     let (examples, examples_note) = content::examples(store, &data, 3);
     let report = Report {
         db: store.path().to_string(),
@@ -107,16 +125,10 @@ pub fn write_report_keeping(
         data,
     };
     let md = markdown::render(&report, refs);
-    std::fs::write(tmp.join("report.md"), md).map_err(|e| io(&tmp, e))?;
-    let html = html::render(&report, refs, &tmp)?;
-    std::fs::write(tmp.join("index.html"), html).map_err(|e| io(&tmp, e))?;
-
-    // Swap in the new report: the old one stays whole until the rename.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(|e| io(out, e))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok((out.join("index.html"), report))
+    spec::atomic::write_file(&tmp.join("report.md"), md.as_bytes())
+        .map_err(|e| io(&e.path, e.source))?;
+    let html = html::render(&report, refs, tmp)?;
+    spec::atomic::write_file(&tmp.join("index.html"), html.as_bytes())
+        .map_err(|e| io(&e.path, e.source))?;
+    Ok(report)
 }

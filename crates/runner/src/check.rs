@@ -1,6 +1,8 @@
 //! Plan-time checks of everything a run will read, so that a wrong path or a broken file
 //! fails `sweep plan` in seconds instead of a trial hours later: datasets load and have
-//! questions, vocabularies and model directories are readable.
+//! questions, vocabularies and model directories are readable, and each trial's model
+//! config (a preset's with the real vocabulary, or the folder's config.json) with its
+//! `model_config` overrides passes the checks the trial itself makes.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ pub struct CheckReport {
 pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
     let mut report = CheckReport::default();
     let mut datasets = BTreeSet::new();
-    let mut vocabs = BTreeSet::new();
+    let mut vocab_sizes = std::collections::BTreeMap::new();
     let mut models = BTreeSet::new();
     for e in &plan.entries {
         let c = &e.trial.config;
@@ -46,16 +48,28 @@ pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
             }
         }
         if let Some(v) = &c.model.vocab {
-            if vocabs.insert(v.clone()) {
-                let options = BertTokenizerOptions {
-                    do_lower_case: c.model.do_lower_case.unwrap_or(true),
-                    ..BertTokenizerOptions::default()
-                };
-                BertTokenizer::from_vocab_file(v, &options).map_err(|err| RunnerError::Check {
-                    what: format!("{who}: model.vocab"),
-                    message: err.to_string(),
-                })?;
-                report.vocabularies.push(v.clone());
+            let options = BertTokenizerOptions {
+                do_lower_case: c.model.do_lower_case.unwrap_or(true),
+                ..BertTokenizerOptions::default()
+            };
+            let size = match vocab_sizes.get(v) {
+                Some(n) => *n,
+                None => {
+                    let t = BertTokenizer::from_vocab_file(v, &options).map_err(|err| {
+                        RunnerError::Check {
+                            what: format!("{who}: model.vocab"),
+                            message: err.to_string(),
+                        }
+                    })?;
+                    report.vocabularies.push(v.clone());
+                    vocab_sizes.insert(v.clone(), t.vocab_size());
+                    t.vocab_size()
+                }
+            };
+            // The preset's config with this vocabulary and the trial's overrides, checked
+            // exactly as the trial will check it.
+            if let Some(preset) = c.model.preset {
+                c.model_config_for(preset, size, &who)?;
             }
         }
         if let Some(dir) = &c.model.init {
@@ -66,6 +80,11 @@ pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
                 })?;
                 report.models.push(dir.clone());
             }
+            // config.json with the trial's overrides, as the trial will read it.
+            let config_path = dir.join("config.json");
+            spec::model_config::ModelConfig::load(&config_path)
+                .and_then(|m| m.with_overrides(&c.model_config, "model_config"))
+                .map_err(|e| spec::trial::model_config_error(e, &who))?;
         }
     }
     Ok(report)

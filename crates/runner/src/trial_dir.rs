@@ -54,9 +54,7 @@ pub fn prepare(dir: &Path, config: &TrialConfig, device: &str) -> Result<(), Run
 }
 
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RunnerError> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes).map_err(|e| io(&partial, e))?;
-    std::fs::rename(&partial, path).map_err(|e| io(path, e))
+    spec::atomic::write_file(path, bytes).map_err(|e| io(&e.path, e.source))
 }
 
 /// New complete lines of `metrics.jsonl` from `offset` on.

@@ -3,6 +3,8 @@
 //! matter ([`model_keys`]), and the trial protocol between runner and trial process
 //! ([`protocol`]).
 
+pub mod atomic;
+pub mod model_config;
 pub mod model_keys;
 pub mod protocol;
 pub mod slurm;

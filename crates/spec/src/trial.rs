@@ -18,6 +18,9 @@ use serde_json::{Map, Value};
 pub enum SpecError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
+    /// A HF config.json (or a preset's config with overrides) that cannot describe a model.
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
     #[error("{path}: key {key}: {message}")]
     Invalid {
         path: String,
@@ -225,6 +228,28 @@ pub fn train_keys() -> Vec<String> {
     }
 }
 
+/// Rewrites a config error about key `k` as an error about `model_config.k` of `origin`.
+pub fn model_config_error(e: SpecError, origin: &str) -> SpecError {
+    match e {
+        SpecError::Config { path, message } => match message
+            .strip_prefix("key ")
+            .and_then(|m| m.split_once(": "))
+        {
+            Some((key, rest)) => SpecError::Invalid {
+                path: origin.into(),
+                key: format!("model_config.{key}"),
+                message: rest.to_string(),
+            },
+            None => SpecError::Invalid {
+                path: origin.into(),
+                key: "model_config".into(),
+                message: format!("{path}: {message}"),
+            },
+        },
+        other => other,
+    }
+}
+
 /// A YAML file's text, or an error naming the file.
 pub(crate) fn read_text(path: &Path) -> Result<String, SpecError> {
     std::fs::read_to_string(path).map_err(|e| SpecError::Parse {
@@ -246,7 +271,25 @@ pub struct TrialConfig {
     pub train: TrainSpec,
 }
 
+/// The vocabulary size assumed when a preset's config is checked before its vocabulary is
+/// read (bert-base-chinese's).
+pub const PLANNING_VOCAB_SIZE: usize = 21128;
+
 impl TrialConfig {
+    /// The model config of a preset trial: the preset's, with `model_config` applied and
+    /// checked. An error names the `model_config.<key>` at fault.
+    pub fn model_config_for(
+        &self,
+        preset: Preset,
+        vocab_size: usize,
+        origin: &str,
+    ) -> Result<crate::model_config::ModelConfig, SpecError> {
+        let albert = self.model.arch.as_deref() == Some("albert");
+        crate::model_config::preset_config(preset, albert, vocab_size)
+            .and_then(|c| c.with_overrides(&self.model_config, "model_config"))
+            .map_err(|e| model_config_error(e, origin))
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<Self, SpecError> {
         Self::from_yaml_str(&read_text(path)?, &path.display().to_string())
     }
@@ -296,6 +339,12 @@ impl TrialConfig {
                     format!("expected bert or albert, found {a:?}"),
                 ));
             }
+        }
+        if let Some(preset) = m.preset {
+            // The checks a trial makes on its model config, run now: ranges, shapes,
+            // combinations. The vocabulary's size is not known without reading it; the
+            // planner repeats this with the real one (runner::check).
+            self.model_config_for(preset, PLANNING_VOCAB_SIZE, origin)?;
         }
         let t = &self.train;
         let positive = [

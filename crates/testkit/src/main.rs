@@ -287,7 +287,5 @@ fn predictions(path: &Path) -> Value {
 }
 
 fn write_json(path: &Path, v: &Value) -> std::io::Result<()> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, v.to_string())?;
-    std::fs::rename(&partial, path)
+    spec::atomic::write_file(path, v.to_string().as_bytes()).map_err(|e| e.source)
 }

@@ -104,18 +104,12 @@ fn synth(args: &SynthArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `FILE.partial`, then renames it over `FILE`, so a crash never leaves half a file.
+/// Writes `path` all or nothing (`spec::atomic::write_file`), creating its folder.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
-    Ok(())
+    Ok(spec::atomic::write_file(path, bytes)?)
 }
 
 /// A vocab.txt file, a tokenizer.json file or a model directory.

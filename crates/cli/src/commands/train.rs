@@ -23,6 +23,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    crate::commands::trial::contain_file_size_limit()?;
     let trial = TrialConfig::from_yaml_file(&args.config)?;
     let dev = device::parse(args.device.as_deref().unwrap_or(&trial.train.device))?;
     let precision = trial.train.effective_precision();

@@ -55,6 +55,7 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    contain_file_size_limit()?;
     let config_path = args.dir.join(files::SPEC);
     let trial = TrialConfig::from_yaml_file(&config_path)?;
     let device_text = args.device.clone().unwrap_or(trial.train.device.clone());
@@ -89,6 +90,17 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
         qa_model::train::TrainStatus::Diverged => exit::DIVERGED,
         qa_model::train::TrainStatus::Interrupted => exit::INTERRUPTED,
     })
+}
+
+/// A write past the file-size limit (`ulimit -f`) kills a process with SIGXFSZ by
+/// default; with the signal caught, the write fails with EFBIG instead, and the trial
+/// reports which file it could not write (its previous checkpoint intact) rather than dying.
+pub(crate) fn contain_file_size_limit() -> anyhow::Result<()> {
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    Ok(())
 }
 
 /// `env.json`: what ran this trial. The runner adds the host and dataset hashes.

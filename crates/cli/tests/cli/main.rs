@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod disk;
 mod hostile;
 mod runner;
 mod slurm;

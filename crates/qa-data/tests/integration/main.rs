@@ -9,6 +9,7 @@
 mod common;
 mod decode_props;
 mod errors;
+mod fuzz;
 mod hf_parity;
 mod metric_parity;
 mod real_data;

@@ -4,6 +4,7 @@
 // Test helpers may unwrap: a panic here is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fuzz;
 mod parity;
 mod run_qa_decoding;
 mod training;
