@@ -104,7 +104,7 @@ def run_trials(args, trials):
     for name, trial in trials.items():
         if args.only and name not in args.only:
             continue
-        for seed in args.seeds:
+        for seed in (args.seeds if name == "preset" else args.pretrained_seeds):
             spec = json.loads(json.dumps(trial["yaml"]))
             spec["train"]["seed"] = seed
             d = os.path.join(args.work, name, f"seed{seed}")
@@ -168,7 +168,8 @@ def markdown(rows, trials, args):
     lines = [START, "", "### Training parity with a PyTorch + transformers loop (`make parity`)", "",
              f"Measured {datetime.date.today().isoformat()} on {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores; torch {torch.__version__}, transformers {transformers.__version__}; "
-             f"`python tools/parity.py --sweep target/release/sweep --seeds {' '.join(map(str, args.seeds))}`. "
+             f"`python tools/parity.py --sweep target/release/sweep --seeds {' '.join(map(str, args.seeds))} "
+             f"--pretrained-seeds {' '.join(map(str, args.pretrained_seeds))}`. "
              "Both sides train the same trial YAML and are scored by `sweep score` on the same dev set.", ""]
     for name, trial in trials.items():
         if not any(r["trial"] == name for r in rows):
@@ -208,7 +209,9 @@ def write_docs(text, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sweep", required=True)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds of the preset trial")
+    ap.add_argument("--pretrained-seeds", type=int, nargs="+", default=[1, 2, 3],
+                    help="seeds of the pretrained (all-MiniLM-L6-v2) trial")
     ap.add_argument("--work", default=os.path.join(ROOT, "results", "parity"))
     ap.add_argument("--only", nargs="*", help="preset and/or pretrained")
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))

@@ -1,21 +1,22 @@
-//! Training-step throughput: forward, QA loss, backward, global clipping and AdamW on a
-//! random batch of a preset model — exactly the work of one `sweep train` step. Used by
-//! `sweep bench-train` (`make bench` on CPU, scripts/gpu-check.sh on CUDA).
+//! Training-step throughput: one `sweep train` optimizer step (the trainer's own code) on
+//! random windows of a preset model, in any precision. Used by `sweep bench-train`
+//! (`make bench` on CPU, scripts/gpu-check.sh on CUDA).
 
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor, TensorData};
+use qa_data::features::Feature;
 use qa_data::rng::SplitMix64;
 use serde::Serialize;
-use spec::Preset;
+use spec::{Precision, Preset};
 
+use crate::amp::{self, GradScaler};
 use crate::error::Result;
-use crate::model::{int_tensor, QaBatch, QaModel};
-use crate::optim::{step, AdamW, AdamWConfig};
+use crate::model::QaModel;
+use crate::optim::{AdamW, AdamWConfig};
 use crate::presets::preset_config;
-use crate::train::{no_decay_ids, qa_loss};
+use crate::step::{optimizer_step, StepInputs};
+use crate::train::no_decay_ids;
 use crate::weights::WeightSource;
 
 /// What to measure.
@@ -27,6 +28,8 @@ pub struct StepBench {
     pub seq: usize,
     pub warmup_steps: usize,
     pub timed_steps: usize,
+    /// f32, mixed precision (f16 with loss scaling, bf16), or pure half on CUDA backends.
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,9 +37,13 @@ pub struct StepBenchResult {
     pub ms_per_step: f64,
     pub examples_per_second: f64,
     pub parameters: usize,
+    /// The first step (kernel compilation and autotuning on CUDA), separately.
+    pub first_step_ms: f64,
 }
 
-/// Times `timed_steps` optimizer steps after `warmup_steps`.
+/// Times `timed_steps` optimizer steps after `warmup_steps`, through the trainer's own
+/// step ([`optimizer_step`]): batching, forward, QA loss, backward, loss scaling, global
+/// clipping and AdamW, on random windows of `seq` tokens.
 pub fn train_step_throughput<B: AutodiffBackend>(
     b: StepBench,
     device: &B::Device,
@@ -45,6 +52,7 @@ pub fn train_step_throughput<B: AutodiffBackend>(
     let config = preset_config(b.preset, false, b.vocab_size)?;
     let mut source = WeightSource::empty(config.arch.prefix());
     let (mut model, _) = QaModel::<B>::build(&config, &mut source, device)?;
+    model.autocast = b.precision.autocast().map(amp::dtype);
     let parameters = burn::module::Module::num_params(&model);
     let mut opt = AdamW::new(
         AdamWConfig {
@@ -55,38 +63,53 @@ pub fn train_step_throughput<B: AutodiffBackend>(
         },
         no_decay_ids(&model),
     );
-    let (n, seq) = (b.batch, b.seq);
+    let mut scaler = b.precision.scales_loss().then(GradScaler::default);
+    let (n, seq) = (b.batch, b.seq.max(4));
     let mut rng = SplitMix64::new(7);
-    let ids: Vec<i64> = (0..n * seq)
-        .map(|_| 1 + rng.below(b.vocab_size - 1) as i64)
+    let question = seq / 4;
+    let features: Vec<Feature> = (0..n)
+        .map(|i| {
+            let input_ids = (0..seq)
+                .map(|_| 1 + rng.below(b.vocab_size - 1) as u32)
+                .collect();
+            let start = question + rng.below(seq - question - 4);
+            Feature {
+                example_index: i,
+                window_index: 0,
+                input_ids,
+                context_start: question,
+                context_offsets: (0..seq - question - 1)
+                    .map(|k| (k as u32, k as u32 + 1))
+                    .collect(),
+                label: Some((start, start + 3)),
+            }
+        })
         .collect();
-    let types: Vec<i64> = (0..n * seq)
-        .map(|i| i64::from(i % seq >= seq / 4))
-        .collect();
-    let starts: Vec<i64> = (0..n).map(|_| rng.below(seq) as i64).collect();
-    let ends: Vec<i64> = starts
-        .iter()
-        .map(|&s| (s + 3).min(seq as i64 - 1))
-        .collect();
-    let input = QaBatch::<B> {
-        input_ids: int_tensor(ids, n, seq, device),
-        token_type_ids: int_tensor(types, n, seq, device),
-        attention_mask: int_tensor(vec![1; n * seq], n, seq, device),
+    let indices: Vec<usize> = (0..n).collect();
+    let group = [indices.as_slice()];
+    let inputs = StepInputs::<B> {
+        features: &features,
+        group: &group,
+        pad_id: 0,
+        pad_to: Some(seq),
+        pad_token_id: 0,
+        learning_rate: 1e-4,
+        max_grad_norm: 1.0,
+        device,
     };
-    let s = Tensor::<B, 1, Int>::from_data(TensorData::new(starts, [n]), device);
-    let e = Tensor::<B, 1, Int>::from_data(TensorData::new(ends, [n]), device);
-    let mut secs = 0.0;
+    let (mut secs, mut first) = (0.0, 0.0);
     for i in 0..b.warmup_steps + b.timed_steps {
         let t = Instant::now();
-        let out = model.forward(input.clone());
-        let loss = qa_loss(out.start_logits, out.end_logits, s.clone(), e.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (m, _) = step::<B, QaModel<B>>(&mut opt, model, grads, 1e-4, 1.0);
+        let (m, _, _) = optimizer_step(model, &mut opt, scaler.as_mut(), &inputs);
         model = m;
         // Wait for the device: read one parameter back.
         let _ = model.qa_outputs.weight.val().into_data();
+        let dt = t.elapsed().as_secs_f64();
+        if i == 0 {
+            first = dt;
+        }
         if i >= b.warmup_steps {
-            secs += t.elapsed().as_secs_f64();
+            secs += dt;
         }
     }
     let timed = b.timed_steps.max(1) as f64;
@@ -94,5 +117,6 @@ pub fn train_step_throughput<B: AutodiffBackend>(
         ms_per_step: 1000.0 * secs / timed,
         examples_per_second: (n as f64 * timed) / secs.max(1e-12),
         parameters,
+        first_step_ms: 1000.0 * first,
     })
 }

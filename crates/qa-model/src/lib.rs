@@ -11,6 +11,7 @@
 //! - `resume`: train_state/ for resuming killed trials.
 //! - [`backend`]: the compiled-in backends and `--device` parsing.
 
+pub mod amp;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod nn;
 pub mod optim;
 pub mod presets;
 mod resume;
+pub mod step;
 pub mod train;
 pub mod weights;
 

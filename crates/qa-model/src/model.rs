@@ -13,6 +13,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::amp::{self, Autocast};
 use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
 use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
@@ -133,36 +134,44 @@ impl<B: Backend> TransformerLayer<B> {
         e.layer_norm(n(7), &self.output_layer_norm)
     }
 
-    /// `x`: [batch, seq, hidden]; `mask`: additive, [batch, 1, 1, seq].
-    pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>) -> Tensor<B, 3> {
+    /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]. Under
+    /// mixed precision (`ac`), the matmuls run in the half type and softmax/LayerNorm in f32
+    /// (see [`crate::amp`]); the output is f32 (LayerNorm's).
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>, ac: Autocast) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
         let split = |t: Tensor<B, 3>| {
             t.reshape([batch, seq, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask;
+        let q = split(amp::linear(&self.query, x.clone(), ac));
+        let k = split(amp::linear(&self.key, x.clone(), ac));
+        let v = split(amp::linear(&self.value, x.clone(), ac));
+        let scores = amp::matmul(q, k.swap_dims(2, 3), ac) * (1.0 / (head_dim as f64).sqrt());
+        // The f32 mask promotes half scores to f32, and softmax runs in f32 either way.
+        let scores = amp::add(scores, mask);
         let probs = self.attention_dropout.forward(softmax(scores, 3));
-        let context = probs
-            .matmul(v)
+        let context = amp::matmul(probs, v, ac)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
         let attn = self
             .hidden_dropout
-            .forward(self.attention_dense.forward(context));
-        let attn = self.attention_layer_norm.forward(attn + x);
-        let ff = self
-            .ffn_output
-            .forward(activate(self.activation, self.ffn.forward(attn.clone())));
+            .forward(amp::linear(&self.attention_dense, context, ac));
+        let attn = self
+            .attention_layer_norm
+            .forward(amp::to_f32(amp::add(attn, x), ac));
+        let ff = amp::linear(
+            &self.ffn_output,
+            activate(self.activation, amp::linear(&self.ffn, attn.clone(), ac)),
+            ac,
+        );
         let ff = if self.ffn_dropout {
             self.hidden_dropout.forward(ff)
         } else {
             ff
         };
-        self.output_layer_norm.forward(ff + attn)
+        self.output_layer_norm
+            .forward(amp::to_f32(amp::add(ff, attn), ac))
     }
 }
 
@@ -179,6 +188,9 @@ pub struct QaModel<B: Backend> {
     pub schedule: Vec<usize>,
     #[module(skip)]
     pub arch: Arch,
+    /// Mixed precision: the half type matmuls run in (`None`: the backend's type).
+    #[module(skip)]
+    pub autocast: Autocast,
 }
 
 /// Start and end logits, [batch, seq] each.
@@ -276,6 +288,7 @@ impl<B: Backend> QaModel<B> {
                 qa_outputs,
                 schedule,
                 arch: c.arch,
+                autocast: None,
             },
             report,
         ))
@@ -292,15 +305,17 @@ impl<B: Backend> QaModel<B> {
             + emb.position_embeddings.forward(positions)
             + emb.token_type_embeddings.forward(batch.token_type_ids);
         let x = emb.dropout.forward(emb.layer_norm.forward(x));
+        let ac = self.autocast;
         let mut x = match &self.embedding_hidden_mapping_in {
-            Some(m) => m.forward(x),
+            Some(m) => amp::linear(m, x, ac),
             None => x,
         };
         let mask = additive_mask(batch.attention_mask);
         for &i in &self.schedule {
-            x = self.layers[i].forward(x, mask.clone());
+            x = self.layers[i].forward(x, mask.clone(), ac);
         }
-        let logits = self.qa_outputs.forward(x); // [b, s, 2]
+        // Half under mixed precision; the loss and evaluation read them in f32.
+        let logits = amp::to_f32(amp::linear(&self.qa_outputs, x, ac), ac); // [b, s, 2]
         let start_logits = logits.clone().slice([0..b, 0..s, 0..1]).reshape([b, s]);
         let end_logits = logits.slice([0..b, 0..s, 1..2]).reshape([b, s]);
         QaOutput {

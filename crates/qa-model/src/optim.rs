@@ -163,18 +163,40 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Stepper<'_, B> {
     }
 }
 
+/// What [`step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// The global norm of the (unscaled) gradients before clipping; inf/NaN on overflow.
+    pub grad_norm: f64,
+    /// False when the gradients held inf/NaN under loss scaling: the update was skipped
+    /// (`GradScaler.step`), the parameters and AdamW's step count are unchanged.
+    pub applied: bool,
+}
+
 /// One optimizer update with learning rate `lr`, after global clipping to `max_grad_norm`
-/// (0 disables clipping). Returns the updated module and the pre-clipping gradient norm.
+/// (0 disables clipping). `loss_scale` is the factor the loss was multiplied by (1 without
+/// loss scaling): the gradients are unscaled before clipping, and with a scale other than 1
+/// an update whose gradients hold inf/NaN is skipped, as `torch.amp.GradScaler` does.
 pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
     opt: &mut AdamW<B::InnerBackend>,
     model: M,
     mut grads: GradientsParams,
     lr: f64,
     max_grad_norm: f64,
-) -> (M, f64) {
-    let norm = global_grad_norm::<B, M>(&model, &grads);
+    loss_scale: f64,
+) -> (M, StepReport) {
+    let norm = global_grad_norm::<B, M>(&model, &grads) / loss_scale;
+    if loss_scale != 1.0 && !norm.is_finite() {
+        return (
+            model,
+            StepReport {
+                grad_norm: norm,
+                applied: false,
+            },
+        );
+    }
     // torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to at most 1.
-    let grad_scale = if max_grad_norm > 0.0 {
+    let clip = if max_grad_norm > 0.0 {
         (max_grad_norm / (norm + 1e-6)).min(1.0)
     } else {
         1.0
@@ -184,9 +206,15 @@ pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
         opt,
         grads: &mut grads,
         lr,
-        grad_scale,
+        grad_scale: clip / loss_scale,
     };
-    (model.map(&mut s), norm)
+    (
+        model.map(&mut s),
+        StepReport {
+            grad_norm: norm,
+            applied: true,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -265,9 +293,14 @@ mod torch_parity {
                 bias_id,
                 Tensor::from_data(TensorData::new(gb, [2]), &device),
             );
-            let (m, norm) = step::<B, Linear<B>>(&mut opt, linear, grads, lr, 1.0);
+            let (m, r) = step::<B, Linear<B>>(&mut opt, linear, grads, lr, 1.0, 1.0);
             linear = m;
-            assert!((norm - expected_norms[t]).abs() < 1e-5, "norm {norm}");
+            assert!(r.applied);
+            assert!(
+                (r.grad_norm - expected_norms[t]).abs() < 1e-5,
+                "norm {}",
+                r.grad_norm
+            );
         }
         let w: Vec<f32> = linear.weight.val().into_data().to_vec().unwrap();
         let b: Vec<f32> = linear.bias.unwrap().val().into_data().to_vec().unwrap();
@@ -283,5 +316,61 @@ mod torch_parity {
         for (a, e) in w.iter().zip(tw).chain(b.iter().zip(tb)) {
             assert!((*a as f64 - e).abs() < 1e-6, "{a} vs {e}");
         }
+    }
+
+    /// With the loss scaled by 1024 (gradients ×1024) and `loss_scale` 1024, the update is
+    /// the unscaled one; gradients holding inf are skipped and change nothing.
+    #[test]
+    fn loss_scaling_unscales_and_skips_overflow() {
+        let device = Default::default();
+        let make = || Linear {
+            weight: Param::from_tensor(
+                Tensor::<B, 2>::from_data(
+                    TensorData::new(vec![0.1f32, -0.2, 0.3, 0.4], [2, 2]),
+                    &device,
+                )
+                .require_grad(),
+            ),
+            bias: None,
+        };
+        let config = AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+        };
+        let grads_of = |l: &Linear<B>, k: f32| {
+            let mut g = GradientsParams::new();
+            g.register::<I, 2>(
+                l.weight.id,
+                Tensor::from_data(
+                    TensorData::new(vec![3.0 * k, -4.0 * k, 0.5 * k, k], [2, 2]),
+                    &device,
+                ),
+            );
+            g
+        };
+        let (plain, scaled) = (make(), make());
+        let mut o1 = AdamW::<I>::new(config, HashSet::new());
+        let mut o2 = AdamW::<I>::new(config, HashSet::new());
+        let g1 = grads_of(&plain, 1.0);
+        let g2 = grads_of(&scaled, 1024.0);
+        let (a, ra) = step::<B, Linear<B>>(&mut o1, plain, g1, 0.1, 1.0, 1.0);
+        let (b, rb) = step::<B, Linear<B>>(&mut o2, scaled, g2, 0.1, 1.0, 1024.0);
+        assert!(ra.applied && rb.applied);
+        assert!((ra.grad_norm - rb.grad_norm).abs() < 1e-4, "{ra:?} {rb:?}");
+        let wa: Vec<f32> = a.weight.val().into_data().to_vec().unwrap();
+        let wb: Vec<f32> = b.weight.val().into_data().to_vec().unwrap();
+        for (x, y) in wa.iter().zip(&wb) {
+            assert!((x - y).abs() < 1e-6, "{wa:?} vs {wb:?}");
+        }
+        // Overflow under loss scaling: skipped, parameters and step count unchanged.
+        let g = grads_of(&b, f32::INFINITY);
+        let before = wb.clone();
+        let (c, rc) = step::<B, Linear<B>>(&mut o2, b, g, 0.1, 1.0, 1024.0);
+        assert!(!rc.applied && !rc.grad_norm.is_finite());
+        assert_eq!(o2.step, 1);
+        let wc: Vec<f32> = c.weight.val().into_data().to_vec().unwrap();
+        assert_eq!(wc, before);
     }
 }

@@ -12,6 +12,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use qa_data::rng::SplitMix64;
 use serde_json::{json, Value};
 
+use spec::protocol::files;
+
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::model::QaModel;
@@ -23,6 +25,7 @@ use crate::weights::{read_safetensors, write_safetensors, WeightSource};
 /// `train_state/` every `save_steps` steps and removed when the run ends.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ResumeState {
+    /// Optimizer steps taken (HF's `global_step`), skipped ones included.
     pub step: usize,
     pub epoch: usize,
     /// Accumulation groups already done in `epoch`.
@@ -31,6 +34,20 @@ pub(crate) struct ResumeState {
     pub loss_count: usize,
     pub examples_seen: usize,
     pub train_seconds: f64,
+    /// Updates actually applied (AdamW's step count and the learning-rate schedule's
+    /// position); fewer than `step` when f16 loss scaling skipped some. `None` in states
+    /// written before mixed precision existed, where it equals `step`.
+    #[serde(default)]
+    pub applied_steps: Option<usize>,
+    /// The f16 loss scaler's state (scale, growth tracker).
+    #[serde(default)]
+    pub scaler: Option<crate::amp::GradScaler>,
+}
+
+impl ResumeState {
+    pub fn applied(&self) -> usize {
+        self.applied_steps.unwrap_or(self.step)
+    }
 }
 
 /// The order of training features in `epoch`: a pure function of (seed, epoch), so a
@@ -62,7 +79,7 @@ pub(crate) fn save_train_state<B: AutodiffBackend>(
     state: &ResumeState,
 ) -> Result<()> {
     let valid = model.valid();
-    spec::atomic::write_dir(&out.join("train_state"), |tmp| -> Result<()> {
+    spec::atomic::write_dir(&out.join(files::TRAIN_STATE), |tmp| -> Result<()> {
         write_safetensors(
             &tmp.join("model.safetensors"),
             &valid.export(config)?.tensors,
@@ -140,6 +157,6 @@ pub(crate) fn restore<B: AutodiffBackend>(
         .map(|(id, n)| (n, id))
         .collect();
     opt.import_moments(&moments, &ids, device);
-    opt.step = state.step;
+    opt.step = state.applied();
     Ok(Some(Restored { model, opt, state }))
 }

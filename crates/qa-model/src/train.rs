@@ -2,12 +2,20 @@
 //! semantics, evaluate it with the official metric, write metrics, predictions and an
 //! HF-compatible checkpoint.
 //!
-//! Files written to the output folder (all replaced atomically or appended line by line):
+//! Files written to the output folder (`spec::protocol::files`; all replaced whole or
+//! appended line by line):
 //! - `metrics.jsonl`: one JSON object per logged step (`loss`, `learning_rate`,
-//!   `grad_norm`, `examples_per_second`) and per evaluation (`eval_em`, `eval_f1`);
+//!   `grad_norm`, `examples_per_second`, `loss_scale` under f16) and per evaluation
+//!   (`eval_em`, `eval_f1`);
 //! - `predictions.json`: `{question id: answer}` of the last evaluation;
 //! - `result.json`: the outcome (`status`, `EM`, `F1`, `train_loss`, `examples_per_second`…);
-//! - `checkpoint/`: config.json, model.safetensors, tokenizer files.
+//! - `checkpoint/`: config.json, model.safetensors (f32 even under mixed precision),
+//!   tokenizer files;
+//! - `train_state/`: what a resumed run continues from.
+//!
+//! The run is split the way the loop reads: [`StepPlan`] (steps, warmup, evaluation
+//! points), one optimizer step (`crate::step`, where precision lives), evaluation and
+//! checkpointing ([`Run`]).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -15,29 +23,30 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module, ParamId};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::module::{Module, ParamId};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 use qa_data::decode::DecodeConfig;
 use qa_data::features::{build_features, Feature, FeatureConfig, Split};
 use qa_data::squad::Dataset;
 use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 use serde_json::{json, Value};
-use spec::{Precision, TrialConfig};
+use spec::protocol::files;
+use spec::{TrainSpec, TrialConfig};
 
+use crate::amp::{self, GradScaler};
 use crate::checkpoint::{load_model_dir, write_model_files};
 use crate::config::ModelConfig;
-use crate::data::{batch, labels};
 use crate::error::{ModelError, Result};
-use crate::eval::{evaluate_model, EvalPadding};
+use crate::eval::{evaluate_model, EvalPadding, EvalResult};
 use crate::model::QaModel;
-use crate::optim::{linear_schedule, step, AdamW, AdamWConfig};
+use crate::optim::{linear_schedule, AdamW, AdamWConfig};
 use crate::presets::preset_config;
 use crate::resume::{
     epoch_order, restore, save_train_state, truncate_metrics, Restored, ResumeState,
 };
+use crate::step::{for_eval, optimizer_step, StepInputs, StepOutcome, MAX_CONSECUTIVE_OVERFLOWS};
 use crate::weights::WeightSource;
 
 /// How a training run ended.
@@ -108,7 +117,7 @@ fn write_checkpoint<B: Backend>(
     trial: &TrialConfig,
     tokenizer_dir: Option<&Path>,
 ) -> Result<()> {
-    spec::atomic::write_dir(&out.join("checkpoint"), |dir| -> Result<()> {
+    spec::atomic::write_dir(&out.join(files::CHECKPOINT), |dir| -> Result<()> {
         write_model_files(model, config, tokenizer_dir, dir)?;
         if let (Some(_), Some(vocab)) = (trial.model.preset, &trial.model.vocab) {
             let dst = dir.join("vocab.txt");
@@ -186,26 +195,6 @@ pub fn qa_loss<B: Backend>(
     (ce(start_logits, start) + ce(end_logits, end)) / 2.0
 }
 
-/// Zeroes the gradient of the padding row of the word embeddings, as `nn.Embedding`'s
-/// `padding_idx` does in HF.
-fn zero_padding_grad<B: AutodiffBackend>(
-    model: &QaModel<B>,
-    grads: &mut GradientsParams,
-    pad: usize,
-) {
-    let id = model.embeddings.word_embeddings.weight.id;
-    if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
-        let [n, d] = g.dims();
-        let g = if pad < n {
-            let device = g.device();
-            g.slice_assign([pad..pad + 1, 0..d], Tensor::zeros([1, d], &device))
-        } else {
-            g
-        };
-        grads.register(id, g);
-    }
-}
-
 /// Outcome of [`train`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainResult {
@@ -220,6 +209,86 @@ pub struct TrainResult {
     pub steps: usize,
     pub train_features: usize,
     pub eval_features: usize,
+    /// `f32`, `f16`, `bf16` (mixed precision) or `pure-f16`/`pure-bf16`.
+    pub precision: String,
+    /// Optimizer steps skipped by f16 loss scaling (inf/NaN gradients).
+    pub skipped_steps: usize,
+}
+
+/// Steps, warmup and evaluation points of a run, with HF Trainer's arithmetic: update steps
+/// per epoch = ⌊batches / accumulation⌋ (at least 1), total = `max_steps` or
+/// ⌈epochs × updates per epoch⌉, warmup = `warmup_steps` or ⌈warmup_ratio × total⌉.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepPlan {
+    pub updates_per_epoch: usize,
+    pub total_steps: usize,
+    pub warmup_steps: usize,
+    /// Evaluate every this many steps (default: once per epoch), and at the end.
+    pub eval_every: usize,
+}
+
+impl StepPlan {
+    pub fn new(t: &TrainSpec, train_features: usize) -> Self {
+        let batches_per_epoch = train_features.div_ceil(t.batch_size.max(1));
+        let updates_per_epoch = (batches_per_epoch / t.gradient_accumulation_steps.max(1)).max(1);
+        let total_steps = t
+            .max_steps
+            .unwrap_or_else(|| (t.epochs * updates_per_epoch as f64).ceil() as usize)
+            .max(1);
+        let warmup_steps = if t.warmup_steps > 0 {
+            t.warmup_steps
+        } else {
+            (t.warmup_ratio * total_steps as f64).ceil() as usize
+        };
+        Self {
+            updates_per_epoch,
+            total_steps,
+            warmup_steps,
+            eval_every: t.eval_steps.unwrap_or(updates_per_epoch),
+        }
+    }
+
+    pub fn evaluates_at(&self, step: usize) -> bool {
+        step.is_multiple_of(self.eval_every) || step == self.total_steps
+    }
+}
+
+/// A trial's data: both sets and their windows.
+struct TrialData {
+    eval_set: Dataset,
+    train_features: Vec<Feature>,
+    eval_features: Vec<Feature>,
+}
+
+impl TrialData {
+    fn load(trial: &TrialConfig, tokenizer: &BertTokenizer, config: &ModelConfig) -> Result<Self> {
+        let t = &trial.train;
+        if t.max_seq_length > config.max_position_embeddings {
+            return Err(ModelError::Invalid(format!(
+                "train.max_seq_length {} exceeds the model's max_position_embeddings {}",
+                t.max_seq_length, config.max_position_embeddings
+            )));
+        }
+        let train_set = Dataset::load(&trial.data.train)?;
+        let eval_set = Dataset::load(&trial.data.eval)?;
+        let fc = FeatureConfig {
+            max_seq_length: t.max_seq_length,
+            doc_stride: t.doc_stride,
+        };
+        let train_features = build_features(&train_set, tokenizer, fc, Split::Train)?;
+        let eval_features = build_features(&eval_set, tokenizer, fc, Split::Eval)?;
+        if train_features.is_empty() {
+            return Err(ModelError::Invalid(format!(
+                "{}: no training windows (no question has a located answer)",
+                trial.data.train.display()
+            )));
+        }
+        Ok(Self {
+            eval_set,
+            train_features,
+            eval_features,
+        })
+    }
 }
 
 /// Runs one trial on an autodiff backend and writes its files to `out`.
@@ -229,6 +298,45 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainResult> {
     train_until::<B>(trial, out, device, &AtomicBool::new(false))
+}
+
+/// What one run carries from step to step, besides the model and the optimizer.
+struct Run<'a> {
+    trial: &'a TrialConfig,
+    out: &'a Path,
+    plan: StepPlan,
+    config: ModelConfig,
+    tokenizer_dir: Option<PathBuf>,
+    pad_id: u32,
+    metrics: MetricsLog,
+    state: ResumeState,
+    scaler: Option<GradScaler>,
+    /// f16 overflow steps in a row (divergence after [`MAX_CONSECUTIVE_OVERFLOWS`]).
+    overflows: u32,
+    skipped: usize,
+    started: Instant,
+    train_seconds_before: f64,
+    window: LogWindow,
+    last_eval: Option<EvalResult>,
+}
+
+/// The steps since the last logged line.
+struct LogWindow {
+    loss: f64,
+    steps: usize,
+    examples: usize,
+    started: Instant,
+}
+
+impl LogWindow {
+    fn new() -> Self {
+        Self {
+            loss: 0.0,
+            steps: 0,
+            examples: 0,
+            started: Instant::now(),
+        }
+    }
 }
 
 /// [`train`] that also stops, after saving its state, once `stop` is set (checked after
@@ -241,72 +349,39 @@ pub fn train_until<B: AutodiffBackend>(
     stop: &AtomicBool,
 ) -> Result<TrainResult> {
     let t = &trial.train;
-    if t.effective_precision() != Precision::F32 && !cfg!(feature = "cuda") {
-        return Err(ModelError::Invalid(format!(
-            "train.precision {:?} needs a CUDA build; CPU training is f32",
-            t.effective_precision()
-        )));
+    let precision = t.effective_precision();
+    if precision.pure_half().is_some() {
+        tracing::warn!(
+            "precision {precision}: weights, gradients and AdamW moments all in half precision \
+             (ε = {} may underflow, small updates vanish); this is not HF's --fp16/--bf16, \
+             which precision f16/bf16 (mixed precision) is",
+            t.adam_epsilon
+        );
     }
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
     B::seed(device, t.seed);
-    let prepared = prepare::<B>(trial, device)?;
     let Prepared {
         mut model,
         config,
         tokenizer,
         tokenizer_dir,
-    } = prepared;
+    } = prepare::<B>(trial, device)?;
+    model.autocast = precision.autocast().map(amp::dtype);
     let pad_id = tokenizer.special_ids().pad;
-
-    let train_set = Dataset::load(&trial.data.train)?;
-    let eval_set = Dataset::load(&trial.data.eval)?;
-    let fc = FeatureConfig {
-        max_seq_length: t.max_seq_length,
-        doc_stride: t.doc_stride,
-    };
-    if t.max_seq_length > config.max_position_embeddings {
-        return Err(ModelError::Invalid(format!(
-            "train.max_seq_length {} exceeds the model's max_position_embeddings {}",
-            t.max_seq_length, config.max_position_embeddings
-        )));
-    }
-    let train_features = build_features(&train_set, &tokenizer, fc, Split::Train)?;
-    let eval_features = build_features(&eval_set, &tokenizer, fc, Split::Eval)?;
-    if train_features.is_empty() {
-        return Err(ModelError::Invalid(format!(
-            "{}: no training windows (no question has a located answer)",
-            trial.data.train.display()
-        )));
-    }
-    let decode = DecodeConfig {
-        n_best_size: t.n_best_size,
-        max_answer_length: t.max_answer_length,
-    };
-
-    // HF: update steps per epoch = batches // accumulation (at least 1).
-    let batches_per_epoch = train_features.len().div_ceil(t.batch_size);
-    let updates_per_epoch = (batches_per_epoch / t.gradient_accumulation_steps).max(1);
-    let total_steps = t
-        .max_steps
-        .unwrap_or_else(|| (t.epochs * updates_per_epoch as f64).ceil() as usize)
-        .max(1);
-    let warmup = if t.warmup_steps > 0 {
-        t.warmup_steps
-    } else {
-        (t.warmup_ratio * total_steps as f64).ceil() as usize
-    };
-    let eval_every = t.eval_steps.unwrap_or(updates_per_epoch);
+    let data = TrialData::load(trial, &tokenizer, &config)?;
+    let plan = StepPlan::new(t, data.train_features.len());
     tracing::info!(
-        "training {} ({} layers, hidden {}) on {} windows, evaluating on {} windows; {total_steps} steps, warmup {warmup}",
+        "training {} ({} layers, hidden {}, precision {precision}) on {} windows, evaluating on {} windows; {} steps, warmup {}",
         config.arch.qa_class(),
         config.num_hidden_layers,
         config.hidden_size,
-        train_features.len(),
-        eval_features.len()
+        data.train_features.len(),
+        data.eval_features.len(),
+        plan.total_steps,
+        plan.warmup_steps
     );
 
-    let metrics_path = out.join("metrics.jsonl");
-    let state_dir = out.join("train_state");
+    let metrics_path = out.join(files::METRICS);
     let mut opt = AdamW::new(
         AdamWConfig {
             beta1: t.adam_beta1,
@@ -316,13 +391,14 @@ pub fn train_until<B: AutodiffBackend>(
         },
         no_decay_ids(&model),
     );
-    let state = match restore::<B>(&state_dir, &config, opt.config, device)? {
+    let state = match restore::<B>(&out.join(files::TRAIN_STATE), &config, opt.config, device)? {
         Some(Restored {
             model: restored,
             opt: restored_opt,
             state,
         }) => {
             model = restored;
+            model.autocast = precision.autocast().map(amp::dtype);
             opt = restored_opt;
             // Dropout masks after the resume point come from a reseeded stream.
             B::seed(device, t.seed.wrapping_add(state.step as u64));
@@ -340,28 +416,40 @@ pub fn train_until<B: AutodiffBackend>(
         .append(true)
         .open(&metrics_path)
         .map_err(|e| ModelError::io(&metrics_path, e))?;
-    let mut metrics = MetricsLog(file, metrics_path);
-    if state.step == 0 {
+    let mut run = Run {
+        trial,
+        out,
+        plan,
+        config,
+        tokenizer_dir,
+        pad_id,
+        metrics: MetricsLog(file, metrics_path),
+        scaler: precision
+            .scales_loss()
+            .then(|| state.scaler.unwrap_or_default()),
+        train_seconds_before: state.train_seconds,
+        state,
+        overflows: 0,
+        skipped: 0,
+        started: Instant::now(),
+        window: LogWindow::new(),
+        last_eval: None,
+    };
+    if run.state.step == 0 {
         // The model's size, for the report's parameters-vs-F1 chart.
-        metrics.write(json!({"step": 0, "parameters": model.num_params()}))?;
+        run.metrics
+            .write(json!({"step": 0, "parameters": model.num_params()}))?;
     }
-
-    let started = Instant::now();
-    let mut examples_seen = state.examples_seen;
-    let mut loss_sum = state.loss_sum;
-    let mut loss_count = state.loss_count;
-    let mut window_loss = 0.0f64;
-    let mut window_count = 0usize;
-    let mut last_eval = None;
+    let decode = DecodeConfig {
+        n_best_size: t.n_best_size,
+        max_answer_length: t.max_answer_length,
+    };
+    let pad_to = t.pad_to_max_length.then_some(t.max_seq_length);
     let mut status = TrainStatus::Succeeded;
-    let mut step_no = state.step;
-    let mut epoch = state.epoch;
-    let mut skip_groups = state.groups_done;
-    let mut window_start = Instant::now();
-    let mut window_examples = 0usize;
-
-    'training: while step_no < total_steps {
-        let order = epoch_order(train_features.len(), t.seed, epoch);
+    let mut skip_groups = run.state.groups_done;
+    'training: while run.state.step < plan.total_steps {
+        let epoch = run.state.epoch;
+        let order = epoch_order(data.train_features.len(), t.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         // After a resume, the groups of the first epoch that were already done are skipped.
         let skip = std::mem::take(&mut skip_groups);
@@ -370,154 +458,229 @@ pub fn train_until<B: AutodiffBackend>(
             .enumerate()
             .skip(skip)
         {
-            let mut acc = GradientsAccumulator::<QaModel<B>>::new();
-            let mut step_loss = 0.0;
-            for idx in group {
-                let feats: Vec<&Feature> = idx.iter().map(|&i| &train_features[i]).collect();
-                let pad_to = t.pad_to_max_length.then_some(t.max_seq_length);
-                let input = batch::<B>(&feats, pad_id, pad_to, device);
-                let (start, end) = labels::<B>(&feats, device);
-                let outp = model.forward(input);
-                let loss =
-                    qa_loss(outp.start_logits, outp.end_logits, start, end) / group.len() as f64;
-                let value: f64 = loss.clone().into_scalar().elem();
-                if !value.is_finite() {
-                    status = TrainStatus::Diverged;
-                    metrics.write(
-                        json!({"step": step_no, "epoch": epoch, "loss": value, "diverged": true}),
-                    )?;
-                    tracing::warn!("loss is {value} at step {step_no}: training diverged");
-                    break 'training;
-                }
-                step_loss += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                acc.accumulate(&model, grads);
-                examples_seen += feats.len();
-                window_examples += feats.len();
-            }
-            let mut grads = acc.grads();
-            zero_padding_grad(&model, &mut grads, config.pad_token_id);
-            let lr = t.learning_rate * linear_schedule(step_no, warmup, total_steps);
-            let (updated, grad_norm) =
-                step::<B, QaModel<B>>(&mut opt, model, grads, lr, t.max_grad_norm);
+            let lr = t.learning_rate
+                * linear_schedule(run.state.applied(), plan.warmup_steps, plan.total_steps);
+            let inputs = StepInputs::<B> {
+                features: &data.train_features,
+                group,
+                pad_id,
+                pad_to,
+                pad_token_id: run.config.pad_token_id,
+                learning_rate: lr,
+                max_grad_norm: t.max_grad_norm,
+                device,
+            };
+            let (updated, outcome, examples) =
+                optimizer_step(model, &mut opt, run.scaler.as_mut(), &inputs);
             model = updated;
-            step_no += 1;
-            loss_sum += step_loss;
-            loss_count += 1;
-            window_loss += step_loss;
-            window_count += 1;
-            if step_no % t.logging_steps == 0 || step_no == total_steps {
-                let secs = window_start.elapsed().as_secs_f64().max(1e-9);
-                let eps = window_examples as f64 / secs;
-                let elapsed = started.elapsed().as_secs_f64();
-                let eta = elapsed / step_no as f64 * (total_steps - step_no) as f64;
-                let loss = window_loss / window_count.max(1) as f64;
-                metrics.write(json!({
-                    "step": step_no, "epoch": epoch as f64 + (step_no as f64 / updates_per_epoch as f64).fract(),
-                    "loss": loss, "learning_rate": lr, "grad_norm": grad_norm, "examples_per_second": eps,
-                    "elapsed_seconds": elapsed,
-                }))?;
-                tracing::info!(
-                    "step {step_no}/{total_steps} loss {loss:.4} lr {lr:.2e} {eps:.1} ex/s ETA {:.0}s",
-                    eta
-                );
-                window_loss = 0.0;
-                window_count = 0;
-                window_examples = 0;
-                window_start = Instant::now();
+            if !run.record_step(outcome, examples, lr)? {
+                status = TrainStatus::Diverged;
+                break 'training;
             }
-            let end_of_run = step_no == total_steps;
-            if step_no % eval_every == 0 || end_of_run {
-                let valid = model.valid();
-                let r = evaluate_model(
-                    &valid,
-                    &eval_set,
-                    &eval_features,
-                    t.eval_batch_size,
-                    pad_id,
-                    EvalPadding::from_flag(t.pad_to_max_length, t.max_seq_length),
-                    decode,
-                    device,
-                )?;
-                metrics.write(json!({"step": step_no, "epoch": epoch, "eval_em": r.scores.em, "eval_f1": r.scores.f1}))?;
-                tracing::info!(
-                    "eval at step {step_no}: EM {:.3} F1 {:.3}",
-                    r.scores.em,
-                    r.scores.f1
-                );
-                write_json_atomically(&out.join("predictions.json"), &json!(r.predictions))?;
-                last_eval = Some(r);
+            let step = run.state.step;
+            let end_of_run = step == plan.total_steps;
+            if plan.evaluates_at(step) {
+                run.evaluate(&for_eval(&model), &data, decode, device)?;
             }
             // A stop request (SIGTERM from the runner or the scheduler) saves the state like a
             // save step, then ends the run as interrupted; the next run resumes from it.
             let stop_now = stop.load(Ordering::SeqCst) && !end_of_run;
-            let save_now = t.save_steps.is_some_and(|every| step_no % every == 0);
+            let save_now = t.save_steps.is_some_and(|every| step.is_multiple_of(every));
             if (save_now || stop_now) && !end_of_run {
-                let snapshot = ResumeState {
-                    step: step_no,
-                    epoch,
-                    groups_done: group_index + 1,
-                    loss_sum,
-                    loss_count,
-                    examples_seen,
-                    train_seconds: state.train_seconds + started.elapsed().as_secs_f64(),
-                };
-                save_train_state(out, &model, &config, &opt, &snapshot)?;
-                write_checkpoint(
-                    out,
-                    &model.valid(),
-                    &config,
-                    trial,
-                    tokenizer_dir.as_deref(),
-                )?;
+                run.state.groups_done = group_index + 1;
+                run.save(&model, &opt)?;
             }
             if stop_now {
                 status = TrainStatus::Interrupted;
-                tracing::warn!("stop requested: state saved at step {step_no}; a rerun resumes");
+                tracing::warn!("stop requested: state saved at step {step}; a rerun resumes");
                 break 'training;
             }
             if end_of_run {
                 break 'training;
             }
         }
-        epoch += 1;
+        run.state.epoch += 1;
     }
-    let train_seconds = state.train_seconds + started.elapsed().as_secs_f64();
-    let (em, f1) = last_eval
-        .as_ref()
-        .map(|r| (r.scores.em, r.scores.f1))
-        .unwrap_or((0.0, 0.0));
-    let result = TrainResult {
-        status,
-        em,
-        f1,
-        train_loss: loss_sum / loss_count.max(1) as f64,
-        examples_per_second: examples_seen as f64 / train_seconds.max(1e-9),
-        train_seconds,
-        steps: step_no,
-        train_features: train_features.len(),
-        eval_features: eval_features.len(),
-    };
-    if status == TrainStatus::Interrupted {
-        // State saved; no result.json and no final checkpoint until the run completes.
-        return Ok(result);
+    run.finish(&model, status, &data, precision)
+}
+
+impl Run<'_> {
+    /// Counts a step's outcome and logs it; false when the run diverged.
+    fn record_step(&mut self, outcome: StepOutcome, examples: usize, lr: f64) -> Result<bool> {
+        let step = self.state.step;
+        let (loss, grad_norm) = match outcome {
+            StepOutcome::Diverged { loss } => {
+                self.metrics.write(
+                    json!({"step": step, "epoch": self.state.epoch, "loss": loss, "diverged": true}),
+                )?;
+                tracing::warn!("loss is {loss} at step {step}: training diverged");
+                return Ok(false);
+            }
+            StepOutcome::Skipped { loss, grad_norm } => {
+                self.skipped += 1;
+                self.overflows += 1;
+                let scale = self.scaler.map_or(1.0, |s| s.scale);
+                tracing::info!(
+                    "step {}: inf/NaN gradients under loss scaling; update skipped, scale now {scale}",
+                    step + 1
+                );
+                if self.overflows >= MAX_CONSECUTIVE_OVERFLOWS {
+                    self.metrics
+                        .write(json!({"step": step, "epoch": self.state.epoch,
+                        "loss": loss, "loss_scale": scale, "diverged": true}))?;
+                    tracing::warn!(
+                        "{} optimizer steps in a row overflowed in f16 (scale {scale}): training diverged",
+                        self.overflows
+                    );
+                    return Ok(false);
+                }
+                (loss, grad_norm)
+            }
+            StepOutcome::Applied { loss, grad_norm } => {
+                self.overflows = 0;
+                self.state.applied_steps = Some(self.state.applied() + 1);
+                (loss, grad_norm)
+            }
+        };
+        self.state.step += 1;
+        self.state.examples_seen += examples;
+        self.window.examples += examples;
+        if loss.is_finite() {
+            self.state.loss_sum += loss;
+            self.state.loss_count += 1;
+            self.window.loss += loss;
+            self.window.steps += 1;
+        }
+        let step = self.state.step;
+        let plan = self.plan;
+        if step.is_multiple_of(self.trial.train.logging_steps) || step == plan.total_steps {
+            let secs = self.window.started.elapsed().as_secs_f64().max(1e-9);
+            let eps = self.window.examples as f64 / secs;
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let eta = elapsed / step.max(1) as f64 * (plan.total_steps - step) as f64;
+            let loss = self.window.loss / self.window.steps.max(1) as f64;
+            let epoch =
+                self.state.epoch as f64 + (step as f64 / plan.updates_per_epoch as f64).fract();
+            let mut line = json!({
+                "step": step, "epoch": epoch, "loss": loss, "learning_rate": lr,
+                "grad_norm": grad_norm, "examples_per_second": eps, "elapsed_seconds": elapsed,
+            });
+            if let (Some(s), Value::Object(m)) = (&self.scaler, &mut line) {
+                m.insert("loss_scale".into(), json!(s.scale));
+            }
+            self.metrics.write(line)?;
+            tracing::info!(
+                "step {step}/{} loss {loss:.4} lr {lr:.2e} {eps:.1} ex/s ETA {eta:.0}s",
+                plan.total_steps
+            );
+            self.window = LogWindow::new();
+        }
+        Ok(true)
     }
-    write_checkpoint(
-        out,
-        &model.valid(),
-        &config,
-        trial,
-        tokenizer_dir.as_deref(),
-    )?;
-    let mut v = serde_json::to_value(&result).map_err(|e| ModelError::Invalid(e.to_string()))?;
-    if let Value::Object(m) = &mut v {
-        m.insert("seed".into(), json!(t.seed));
-        m.insert("arch".into(), json!(config.arch));
-        m.insert("backend".into(), json!(std::any::type_name::<B>()));
-        m.insert("inert_model_config_keys".into(), json!(config.inert_keys()));
+
+    /// Evaluates like run_qa, logs EM/F1 and writes predictions.json.
+    fn evaluate<B: Backend>(
+        &mut self,
+        model: &QaModel<B>,
+        data: &TrialData,
+        decode: DecodeConfig,
+        device: &B::Device,
+    ) -> Result<()> {
+        let t = &self.trial.train;
+        let r = evaluate_model(
+            model,
+            &data.eval_set,
+            &data.eval_features,
+            t.eval_batch_size,
+            self.pad_id,
+            EvalPadding::from_flag(t.pad_to_max_length, t.max_seq_length),
+            decode,
+            device,
+        )?;
+        let step = self.state.step;
+        self.metrics
+            .write(json!({"step": step, "epoch": self.state.epoch,
+            "eval_em": r.scores.em, "eval_f1": r.scores.f1}))?;
+        tracing::info!(
+            "eval at step {step}: EM {:.3} F1 {:.3}",
+            r.scores.em,
+            r.scores.f1
+        );
+        write_json_atomically(&self.out.join(files::PREDICTIONS), &json!(r.predictions))?;
+        self.last_eval = Some(r);
+        Ok(())
     }
-    write_json_atomically(&out.join("result.json"), &v)?;
-    // Only now is the run complete; until here a kill resumes from the last state.
-    let _ = std::fs::remove_dir_all(&state_dir);
-    Ok(result)
+
+    /// Saves `train_state/` and `checkpoint/` (each staged and swapped in whole).
+    fn save<B: AutodiffBackend>(
+        &mut self,
+        model: &QaModel<B>,
+        opt: &AdamW<B::InnerBackend>,
+    ) -> Result<()> {
+        self.state.train_seconds = self.train_seconds_before + self.started.elapsed().as_secs_f64();
+        self.state.scaler = self.scaler;
+        save_train_state(self.out, model, &self.config, opt, &self.state)?;
+        write_checkpoint(
+            self.out,
+            &for_eval(model),
+            &self.config,
+            self.trial,
+            self.tokenizer_dir.as_deref(),
+        )
+    }
+
+    /// Writes the final checkpoint and `result.json` (not for an interrupted run, whose
+    /// saved state a rerun resumes), and removes the resume state.
+    fn finish<B: AutodiffBackend>(
+        self,
+        model: &QaModel<B>,
+        status: TrainStatus,
+        data: &TrialData,
+        precision: spec::Precision,
+    ) -> Result<TrainResult> {
+        let train_seconds = self.train_seconds_before + self.started.elapsed().as_secs_f64();
+        let (em, f1) = self
+            .last_eval
+            .as_ref()
+            .map(|r| (r.scores.em, r.scores.f1))
+            .unwrap_or((0.0, 0.0));
+        let result = TrainResult {
+            status,
+            em,
+            f1,
+            train_loss: self.state.loss_sum / self.state.loss_count.max(1) as f64,
+            examples_per_second: self.state.examples_seen as f64 / train_seconds.max(1e-9),
+            train_seconds,
+            steps: self.state.step,
+            train_features: data.train_features.len(),
+            eval_features: data.eval_features.len(),
+            precision: precision.to_string(),
+            skipped_steps: self.skipped,
+        };
+        if status == TrainStatus::Interrupted {
+            return Ok(result);
+        }
+        write_checkpoint(
+            self.out,
+            &for_eval(model),
+            &self.config,
+            self.trial,
+            self.tokenizer_dir.as_deref(),
+        )?;
+        let mut v =
+            serde_json::to_value(&result).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        if let Value::Object(m) = &mut v {
+            m.insert("seed".into(), json!(self.trial.train.seed));
+            m.insert("arch".into(), json!(self.config.arch));
+            m.insert("backend".into(), json!(std::any::type_name::<B>()));
+            m.insert(
+                "inert_model_config_keys".into(),
+                json!(self.config.inert_keys()),
+            );
+        }
+        write_json_atomically(&self.out.join(files::RESULT), &v)?;
+        // Only now is the run complete; until here a kill resumes from the last state.
+        let _ = std::fs::remove_dir_all(self.out.join(files::TRAIN_STATE));
+        Ok(result)
+    }
 }

@@ -13,4 +13,4 @@ mod suggest;
 pub mod trial;
 
 pub use study::{Claim, ClaimMetric, Expect, PlannedTrial, Study, BASELINE};
-pub use trial::{DataSpec, ModelSpec, Precision, Preset, SpecError, TrainSpec, TrialConfig};
+pub use trial::{DataSpec, Half, ModelSpec, Precision, Preset, SpecError, TrainSpec, TrialConfig};

@@ -14,6 +14,12 @@ pub mod files {
     pub const RESULT: &str = "result.json";
     /// `{question id: answer}` of the last evaluation.
     pub const PREDICTIONS: &str = "predictions.json";
+    /// The trained model as a HF directory (transformers loads it), written at the end and
+    /// with every saved state.
+    pub const CHECKPOINT: &str = "checkpoint";
+    /// What a resumed run continues from (model, AdamW moments, position, loss scaler);
+    /// removed when the run completes.
+    pub const TRAIN_STATE: &str = "train_state";
     /// What ran the trial: binary version, git commit, backend, device name.
     pub const ENV: &str = "env.json";
     pub const STDOUT: &str = "stdout.log";

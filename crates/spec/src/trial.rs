@@ -71,12 +71,98 @@ pub struct DataSpec {
     pub eval: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// How a trial computes (HF's `--fp16` / `--bf16` are the mixed-precision ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Precision {
+    /// Everything in f32 (on CUDA, matmuls may run as TF32).
     F32,
+    /// Automatic mixed precision with f16, like HF Trainer `--fp16` (torch.amp): f32 master
+    /// weights and AdamW moments, matmuls in f16, softmax/LayerNorm/loss in f32, dynamic
+    /// loss scaling (`GradScaler`).
+    F16,
+    /// Automatic mixed precision with bf16, like `--bf16`: as `f16` without loss scaling.
+    Bf16,
+    /// Everything in f16: weights, gradients and AdamW moments (ε = 1e-8 underflows). Not
+    /// HF's `--fp16`; for throughput comparisons, with a warning. CUDA only.
+    PureF16,
+    /// Everything in bf16 (β2 = 0.999 rounds to 1; small updates vanish). CUDA only.
+    PureBf16,
+}
+
+/// A half-precision float type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Half {
     F16,
     Bf16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 5] = [
+        Self::F32,
+        Self::F16,
+        Self::Bf16,
+        Self::PureF16,
+        Self::PureBf16,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+            Self::PureF16 => "pure-f16",
+            Self::PureBf16 => "pure-bf16",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The half type matmuls run in under mixed precision; `None` for f32 and pure half.
+    pub fn autocast(self) -> Option<Half> {
+        match self {
+            Self::F16 => Some(Half::F16),
+            Self::Bf16 => Some(Half::Bf16),
+            _ => None,
+        }
+    }
+
+    /// The element type of a pure-half run (the whole backend in that type).
+    pub fn pure_half(self) -> Option<Half> {
+        match self {
+            Self::PureF16 => Some(Half::F16),
+            Self::PureBf16 => Some(Half::Bf16),
+            _ => None,
+        }
+    }
+
+    /// f16 mixed precision scales the loss (its gradients underflow otherwise); bf16 has
+    /// f32's range and does not.
+    pub fn scales_loss(self) -> bool {
+        self == Self::F16
+    }
+
+    /// Whether this precision can run on `device` (`cpu` or `cuda:N`): pure half needs
+    /// CUDA; mixed precision runs anywhere (on CPU, burn-flex stores and multiplies
+    /// f16/bf16). The one place this rule lives.
+    pub fn check_device(self, device: &str) -> Result<(), String> {
+        if self.pure_half().is_some() && !device.starts_with("cuda") {
+            return Err(format!(
+                "precision {} runs the whole model in half precision and needs a CUDA device; \
+                 use f16 or bf16 (mixed precision, HF's --fp16/--bf16), which also runs on CPU",
+                self.as_str()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn d_seed() -> u64 {
@@ -174,7 +260,7 @@ pub struct TrainSpec {
     pub max_answer_length: usize,
     #[serde(default = "d_precision")]
     pub precision: Precision,
-    /// HF's `--fp16`: the same as `precision: f16`.
+    /// HF's `--fp16`: the same as `precision: f16` (mixed precision).
     #[serde(default)]
     pub fp16: bool,
     #[serde(default = "d_device")]

@@ -24,7 +24,8 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// f32, f16 or bf16 (half precision on CUDA only).
+    /// f32; f16 or bf16 (mixed precision, as HF's --fp16/--bf16); pure-f16 or pure-bf16
+    /// (everything in half, CUDA only).
     #[arg(long, value_parser = parse_precision, default_value = "f32")]
     pub precision: Precision,
 }
@@ -34,19 +35,14 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
         .map_err(|_| format!("{s:?}: expected tiny, mini, small, base or albert-tiny"))
 }
 
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| format!("{s:?}: expected f32, f16 or bf16"))
+pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
+    Precision::parse(s).ok_or_else(|| {
+        format!("{s:?}: expected f32, f16, bf16 (mixed precision), pure-f16 or pure-bf16")
+    })
 }
 
 pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let dev = device::parse(&args.device)?;
-    if dev == qa_model::backend::DeviceSpec::Cpu && args.precision != Precision::F32 {
-        anyhow::bail!(
-            "--precision {:?} needs a CUDA device; CPU runs f32",
-            args.precision
-        );
-    }
     let b = StepBench {
         preset: args.preset,
         vocab_size: args.vocab_size,
@@ -54,20 +50,24 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
         seq: args.seq,
         warmup_steps: args.warmup,
         timed_steps: args.steps,
+        precision: args.precision,
     };
     let r = with_backend!(dev, args.precision, |B, d| train_step_throughput::<
         burn::backend::Autodiff<B>,
     >(b, &d))?;
     let backend = if dev == qa_model::backend::DeviceSpec::Cpu {
         qa_model::backend::CPU_BACKEND_NAME.to_string()
+    } else if qa_model::backend::cuda_fusion() {
+        "cuda".to_string()
     } else {
-        format!("cuda-{:?}", args.precision).to_lowercase()
+        "cuda-unfused".to_string()
     };
     let mut v = serde_json::to_value(&r)?;
     if let serde_json::Value::Object(m) = &mut v {
         m.insert("backend".into(), backend.into());
         m.insert("device".into(), dev.to_string().into());
         m.insert("preset".into(), serde_json::to_value(args.preset)?);
+        m.insert("precision".into(), args.precision.as_str().into());
         m.insert("batch".into(), args.batch.into());
         m.insert("seq".into(), args.seq.into());
         m.insert("vocab".into(), args.vocab_size.into());

@@ -26,6 +26,9 @@ pub struct CheckLogitsArgs {
     /// Fail when the largest absolute difference exceeds this.
     #[arg(long, default_value_t = 1e-4)]
     pub tolerance: f64,
+    /// f32, f16/bf16 (mixed precision: the matmuls in half), or pure-f16/pure-bf16 (CUDA).
+    #[arg(long, default_value = "f32", value_parser = crate::commands::bench_train::parse_precision)]
+    pub precision: spec::Precision,
 }
 
 #[derive(Deserialize)]
@@ -46,8 +49,9 @@ pub fn run(args: &CheckLogitsArgs) -> anyhow::Result<()> {
     let rows = r.input_ids.len();
     let cols = r.input_ids.first().map_or(0, Vec::len);
     let flat = |v: &Vec<Vec<i64>>| v.iter().flatten().copied().collect::<Vec<i64>>();
-    let (start, end) = with_backend!(dev, spec::Precision::F32, |B, d| {
-        let (model, _, _) = load_model_dir::<B>(&args.model, &Default::default(), &d)?;
+    let (start, end) = with_backend!(dev, args.precision, |B, d| {
+        let (mut model, _, _) = load_model_dir::<B>(&args.model, &Default::default(), &d)?;
+        model.autocast = args.precision.autocast().map(qa_model::amp::dtype);
         let out = model.forward(QaBatch {
             input_ids: int_tensor::<B>(flat(&r.input_ids), rows, cols, &d),
             token_type_ids: int_tensor::<B>(flat(&r.token_type_ids), rows, cols, &d),
@@ -77,7 +81,9 @@ pub fn run(args: &CheckLogitsArgs) -> anyhow::Result<()> {
     let ok = expected.len() == got.len() && max <= args.tolerance;
     println!(
         "{}",
-        serde_json::json!({"model": args.model, "device": dev.to_string(), "max_abs_diff": max, "ok": ok})
+        serde_json::json!({"model": args.model, "device": dev.to_string(),
+            "precision": args.precision.as_str(), "fusion": qa_model::backend::cuda_fusion(),
+            "max_abs_diff": max, "tolerance": args.tolerance, "ok": ok})
     );
     if !ok {
         anyhow::bail!("logits differ by {max:e} (tolerance {:e})", args.tolerance);

@@ -2,35 +2,54 @@
 
 use qa_model::backend::DeviceSpec;
 
-/// Picks the backend for `device` and calls the matching closure-like macro arm.
-/// CPU uses the compiled-in CPU backend; `cuda:N` needs a `--features cuda` build.
+/// Picks the backend for `device` and `precision`, and runs the body with `$B` (the
+/// backend type) and `$dev` (its device). f32 and mixed precision (f16/bf16) run on an f32
+/// backend (the model casts to half inside; see `qa_model::amp`); pure half runs on a
+/// half-precision CUDA backend. CUDA uses kernel fusion unless `SWEEP_CUDA_FUSION=0`.
+/// The precision/device rule is `spec::Precision::check_device`.
 #[macro_export]
 macro_rules! with_backend {
     ($device:expr, $precision:expr, |$B:ident, $dev:ident| $body:expr) => {{
         let device: qa_model::backend::DeviceSpec = $device;
+        let precision: spec::Precision = $precision;
         device.check_available()?;
+        precision
+            .check_device(&device.to_string())
+            .map_err(anyhow::Error::msg)?;
         match device {
             qa_model::backend::DeviceSpec::Cpu => {
-                // CPU training is f32; TrainSpec validation reports other precisions.
-                let _ = $precision;
                 type $B = qa_model::backend::CpuBackend;
                 let $dev = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             qa_model::backend::DeviceSpec::Cuda(n) => {
+                use burn::tensor::{bf16, f16};
+                use qa_model::backend::{CudaBackend, CudaUnfused};
                 let $dev = burn::backend::cuda::CudaDevice::new(n);
-                match $precision {
-                    spec::Precision::F32 => {
-                        type $B = burn::backend::Cuda<f32>;
+                match (precision.pure_half(), qa_model::backend::cuda_fusion()) {
+                    (None, true) => {
+                        type $B = CudaBackend<f32>;
                         $body
                     }
-                    spec::Precision::F16 => {
-                        type $B = burn::backend::Cuda<burn::tensor::f16>;
+                    (None, false) => {
+                        type $B = CudaUnfused<f32>;
                         $body
                     }
-                    spec::Precision::Bf16 => {
-                        type $B = burn::backend::Cuda<burn::tensor::bf16>;
+                    (Some(spec::Half::F16), true) => {
+                        type $B = CudaBackend<f16>;
+                        $body
+                    }
+                    (Some(spec::Half::F16), false) => {
+                        type $B = CudaUnfused<f16>;
+                        $body
+                    }
+                    (Some(spec::Half::Bf16), true) => {
+                        type $B = CudaBackend<bf16>;
+                        $body
+                    }
+                    (Some(spec::Half::Bf16), false) => {
+                        type $B = CudaUnfused<bf16>;
                         $body
                     }
                 }

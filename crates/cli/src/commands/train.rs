@@ -27,12 +27,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let trial = TrialConfig::from_yaml_file(&args.config)?;
     let dev = device::parse(args.device.as_deref().unwrap_or(&trial.train.device))?;
     let precision = trial.train.effective_precision();
-    if dev == qa_model::backend::DeviceSpec::Cpu && precision != spec::Precision::F32 {
-        anyhow::bail!(
-            "{}: train.precision {precision:?} needs a CUDA device (--device cuda:N); CPU training is f32",
-            args.config.display()
-        );
-    }
+    precision
+        .check_device(&dev.to_string())
+        .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", args.config.display()))?;
     let result = with_backend!(
         dev,
         precision,

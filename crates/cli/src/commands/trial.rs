@@ -61,12 +61,9 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     let device_text = args.device.clone().unwrap_or(trial.train.device.clone());
     let dev = device::parse(&device_text)?;
     let precision = trial.train.effective_precision();
-    if dev == qa_model::backend::DeviceSpec::Cpu && precision != spec::Precision::F32 {
-        anyhow::bail!(
-            "{}: train.precision {precision:?} needs a CUDA device; CPU training is f32",
-            config_path.display()
-        );
-    }
+    precision
+        .check_device(&dev.to_string())
+        .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", config_path.display()))?;
     write_environment(&args.dir, &device_text)?;
     let result = with_backend!(dev, precision, |B, d| {
         qa_model::train::train_until::<Autodiff<B>>(&trial, &args.dir, &d, &stop)

@@ -211,3 +211,25 @@ fn sharded_safetensors_with_index_match_hf() {
     assert!(report.initialised.is_empty() && report.unused.is_empty());
     assert!(max_diff(&model, &expected(&dir)) < 1e-4);
 }
+
+/// Mixed precision against HF's f32 logits: the matmuls in bf16/f16, softmax/LayerNorm in
+/// f32. Measured on these fixtures (logits of magnitude ~1): bf16 ≤ 3e-3, f16 ≤ 5e-4; the
+/// asserted tolerances leave room: bf16 1e-2 (8 mantissa bits), f16 2e-3 (11 bits).
+#[test]
+fn mixed_precision_logits_stay_close_to_hf() {
+    for name in ["bert-tiny", "albert-tiny", "bert-tiny-legacy"] {
+        let dir = fixture(name);
+        let (mut model, _, _) =
+            load_model_dir::<CpuBackend>(&dir, &Default::default(), &Default::default()).unwrap();
+        for (half, tolerance) in [(spec::Half::Bf16, 1e-2), (spec::Half::F16, 2e-3)] {
+            model.autocast = Some(qa_model::amp::dtype(half));
+            let d = max_diff(&model, &expected(&dir));
+            eprintln!("{name} {half:?} autocast: max |logit diff| = {d:e}");
+            assert!(d < tolerance, "{name} {half:?}: {d}");
+            assert!(
+                d > 0.0,
+                "{name} {half:?}: no difference at all; is autocast on?"
+            );
+        }
+    }
+}

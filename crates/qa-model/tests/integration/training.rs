@@ -135,3 +135,101 @@ fn same_seed_same_run() {
         "weights differ between two runs with the same seed"
     );
 }
+
+/// Mixed precision (HF's --bf16 / --fp16) learns like f32: the same trial and seed reach an
+/// F1 within 2 points of the f32 run. Every number is printed; the checkpoints stay f32.
+/// The tiny preset here; `make amp-check` (tools/amp_check.py) runs tiny and mini over
+/// several seeds with the release build and records the table in docs/benchmarks.md.
+#[test]
+fn mixed_precision_learns_like_f32() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("qa-train-amp-{}", std::process::id()));
+    let (train_path, eval_path, vocab) = synthetic(&dir, 1500, 150);
+    let device = Default::default();
+    let mut results = Vec::new();
+    for precision in ["f32", "bf16", "f16"] {
+        let yaml = format!(
+            "model: {{preset: tiny, vocab: {}}}\ndata: {{train: {}, eval: {}}}\ntrain: {{seed: 5, batch_size: 16, \
+             eval_batch_size: 64, max_seq_length: 64, doc_stride: 16, logging_steps: 50, max_steps: 240, \
+             warmup_steps: 24, learning_rate: 1.0e-3, precision: {precision}}}\n",
+            vocab.display(),
+            train_path.display(),
+            eval_path.display()
+        );
+        let cfg = TrialConfig::from_yaml_str(&yaml, "amp.yaml").unwrap();
+        let out = dir.join(precision);
+        let started = std::time::Instant::now();
+        let r = train::<B>(&cfg, &out, &device).unwrap();
+        eprintln!(
+            "tiny {precision}: F1 {:.2} EM {:.2} train loss {:.4}, {} skipped steps, {:.0} s",
+            r.f1,
+            r.em,
+            r.train_loss,
+            r.skipped_steps,
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(r.status, TrainStatus::Succeeded);
+        assert_eq!(r.precision, precision);
+        let weights = safetensors_dtypes(&out.join("checkpoint/model.safetensors"));
+        assert!(weights.iter().all(|d| d == "F32"), "{weights:?}");
+        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        assert_eq!(metrics.contains("loss_scale"), precision == "f16");
+        results.push(r.f1);
+    }
+    for (precision, f1) in ["bf16", "f16"].iter().zip(&results[1..]) {
+        assert!(
+            (f1 - results[0]).abs() <= 2.0,
+            "tiny {precision}: F1 {f1:.2} vs f32 {:.2}",
+            results[0]
+        );
+    }
+}
+
+fn safetensors_dtypes(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(_, v)| v["dtype"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Resuming an f16 run restores the loss scaler (and the steps it skipped): without
+/// dropout, a run stopped after its first step and resumed ends with the weights of an
+/// uninterrupted run, bit for bit.
+#[test]
+fn f16_resume_restores_the_loss_scaler() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("qa-train-amp-resume-{}", std::process::id()));
+    let (train_path, eval_path, vocab) = synthetic(&dir, 200, 40);
+    let mut cfg = trial(
+        &train_path,
+        &eval_path,
+        &vocab,
+        ", max_steps: 8, save_steps: 4, learning_rate: 1.0e-3, precision: f16",
+    );
+    cfg.model_config
+        .insert("hidden_dropout_prob".into(), 0.0.into());
+    cfg.model_config
+        .insert("attention_probs_dropout_prob".into(), 0.0.into());
+    let device = Default::default();
+    let whole = train::<B>(&cfg, &dir.join("whole"), &device).unwrap();
+    let out = dir.join("resumed");
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let first = qa_model::train::train_until::<B>(&cfg, &out, &device, &stop).unwrap();
+    assert_eq!((first.status, first.steps), (TrainStatus::Interrupted, 1));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("train_state/state.json")).unwrap())
+            .unwrap();
+    assert!(state["scaler"]["scale"].as_f64().is_some(), "{state}");
+    let rest = train::<B>(&cfg, &out, &device).unwrap();
+    assert_eq!(rest.status, TrainStatus::Succeeded);
+    assert_eq!(rest.steps, whole.steps);
+    let a = std::fs::read(dir.join("whole/checkpoint/model.safetensors")).unwrap();
+    let b = std::fs::read(out.join("checkpoint/model.safetensors")).unwrap();
+    assert!(a == b, "the resumed f16 run ends with other weights");
+}
