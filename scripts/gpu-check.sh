@@ -1,52 +1,193 @@
 #!/usr/bin/env bash
-# One call on the GPU machine (no Rust there): CUDA path parity, throughput against PyTorch,
-# and a short real training run. Expects the stripped CUDA build at ./sweep-cuda
-# (make gpu-prepare), the repository's fixtures, and $OUT.
-# Writes logs and summary.json under $OUT; ends well inside 8 minutes.
+# One call on a borrowed GPU machine (no Rust there): preflight, smoke test, parity, burn vs
+# PyTorch throughput, a short training run, in that order, under one global deadline, so the
+# most important numbers come first and a failure stops early with its logs kept.
+#
+#   make gpu-prepare        # here: a stripped ./sweep-cuda (<= 40 MiB)
+#   device run: command "bash scripts/gpu-check.sh", carry ["sweep-cuda"], timeout_s 560
+#
+# Everything lands in $OUT: summary.jsonl (one JSON line per result), summary.md (the tables
+# for docs/benchmarks.md, by tools/gpu_summary.py), steps.jsonl (time per step), run.log, the
+# logs of each step, and cubecl's autotune and compilation logs. GPU_CHECK_BUDGET (seconds,
+# default 480) is the global deadline; GPU_CHECK_ONLY=smoke,parity,bench,train,extra runs a
+# subset (a rerun on a warm machine).
+#
+# Dry run on a CPU (crates/cli/tests/cli/gpu_kit.rs does this): GPU_CHECK_BIN=target/debug/sweep
+# GPU_CHECK_DEVICE=cpu GPU_CHECK_SKIP_PREFLIGHT=1 GPU_CHECK_TORCH=0 GPU_CHECK_PRESET=tiny
+# GPU_CHECK_SEQ=32 GPU_CHECK_TRAIN_QUESTIONS=100 runs the same flow at toy sizes.
 set -uo pipefail
+cd "$(dirname "$0")/.."
 OUT="${OUT:-$(pwd)/gpu-out}"
 mkdir -p "$OUT"
-log() { echo "== $*" | tee -a "$OUT/run.log"; }
+BUDGET="${GPU_CHECK_BUDGET:-480}"
+ONLY="${GPU_CHECK_ONLY:-smoke,parity,bench,train,extra}"
+T0=$SECONDS
 summary="$OUT/summary.jsonl"
 : > "$summary"
+: > "$OUT/steps.jsonl"
+BIN="${GPU_CHECK_BIN:-./sweep-cuda}"
+DEVICE="${GPU_CHECK_DEVICE:-cuda:0}"
+PRESET="${GPU_CHECK_PRESET:-base}"
+SEQ="${GPU_CHECK_SEQ:-384}"
+TRAIN_QUESTIONS="${GPU_CHECK_TRAIN_QUESTIONS:-2000}"
+TORCH="${GPU_CHECK_TORCH:-1}"
+FIX=crates/qa-model/tests/fixtures
 
-log "0. environment"
-{ nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; \
-  (nvcc --version || true); echo "CUDA_PATH=${CUDA_PATH:-}"; \
-  for d in "${CUDA_PATH:-}" /usr/local/cuda /opt/cuda; do [ -n "$d" ] && ls -d "$d/include/cuda.h" 2>/dev/null; done; \
-  python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'; } > "$OUT/env.txt" 2>&1
-[ -z "${CUDA_PATH:-}" ] && [ -d /usr/local/cuda ] && export CUDA_PATH=/usr/local/cuda
-cat "$OUT/env.txt" | head -30
+log() { echo "== [$((SECONDS - T0))s] $*" | tee -a "$OUT/run.log"; }
+left() { echo $((BUDGET - (SECONDS - T0))); }
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-log "1. parity: fixtures on cuda:0 vs HF's logits"
-for m in bert-tiny albert-tiny bert-tiny-legacy; do
-  d=crates/qa-model/tests/fixtures/$m
-  timeout 120 ./sweep-cuda check-logits --model "$d" --reference "$d/expected_logits.json" --device cuda:0 \
-    >> "$summary" 2>> "$OUT/parity.log" || echo "{\"parity_failed\": \"$m\"}" >> "$summary"
-done
+# step NAME SECONDS CMD...: runs CMD under `timeout`, never past the deadline; a step that
+# cannot get half its time is skipped. Each step's time and exit code go to steps.jsonl.
+step() {
+  local name=$1 need=$2
+  shift 2
+  local l
+  l=$(left)
+  if [ "$l" -lt $((need / 2 + 5)) ]; then
+    log "skip $name: ${l}s left"
+    echo "{\"step\": \"$name\", \"skipped\": \"deadline\"}" >> "$summary"
+    return 124
+  fi
+  local t=$((need < l - 5 ? need : l - 5)) t1=$SECONDS rc
+  # A fresh bash runs the (exported) functions, so `timeout` can end the whole step.
+  timeout --kill-after=5 "$t" bash -c '"$@"' "$name" "$@"
+  rc=$?
+  echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $((SECONDS - t1))}" >> "$OUT/steps.jsonl"
+  [ $rc -ne 0 ] && log "$name: exit $rc"
+  return $rc
+}
 
-log "2. throughput: burn-cuda vs PyTorch (base preset, seq 384)"
-for b in 32 4; do
-  for p in f32 bf16 f16; do
-    timeout 150 ./sweep-cuda bench-train --preset base --batch "$b" --seq 384 --warmup 3 --steps 10 \
-      --device cuda:0 --precision "$p" >> "$summary" 2>> "$OUT/bench.log" \
-      || echo "{\"bench_failed\": \"base b$b $p\"}" >> "$summary"
+# Peak GPU memory while a command runs (nvidia-smi every 200 ms), as a JSON line.
+with_memory() {
+  local tag=$1
+  shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$OUT/mem-$tag.txt" 2>/dev/null &
+  local sampler=$!
+  "$@"
+  local rc=$?
+  kill "$sampler" 2>/dev/null
+  wait "$sampler" 2>/dev/null
+  local peak
+  peak=$(sort -n "$OUT/mem-$tag.txt" 2>/dev/null | tail -1)
+  [ -n "$peak" ] && echo "{\"memory\": \"$tag\", \"peak_mib\": $peak}" >> "$summary"
+  return $rc
+}
+
+export OUT summary BIN FIX DEVICE PRESET SEQ TORCH
+export -f with_memory
+
+log "0. machine"
+{ nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv;
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; } > "$OUT/env.txt" 2>&1
+head -20 "$OUT/env.txt"
+[ -x "$BIN" ] || { log "no $BIN: run make gpu-prepare here and carry it"; exit 2; }
+
+log "1. preflight: CUDA headers, NVRTC, driver"
+if [ -z "${GPU_CHECK_SKIP_PREFLIGHT:-}" ]; then
+  # shellcheck source=scripts/gpu-preflight.sh
+  source scripts/gpu-preflight.sh
+  if ! gpu_preflight > "$OUT/preflight.json" 2> "$OUT/preflight.log"; then
+    cat "$OUT/preflight.log"
+    log "preflight failed: nothing else would work; logs kept in $OUT"
+    exit 2
+  fi
+  cat "$OUT/preflight.log" "$OUT/preflight.json"
+  cat "$OUT/preflight.json" >> "$summary"
+fi
+
+# cubecl's compiled-kernel cache on (target/), autotune and compilation logs into $OUT. A
+# TOML error would make every run panic, so it is parsed before use.
+cat > cubecl.toml <<TOML
+[compilation]
+cache = "target"
+[compilation.logger]
+level = "basic"
+file = "$OUT/cubecl-compilation.log"
+[autotune]
+level = "balanced"
+[autotune.logger]
+level = "minimal"
+file = "$OUT/cubecl-autotune.log"
+TOML
+python3 -c 'import tomllib,sys; tomllib.load(open("cubecl.toml","rb"))' || { log "cubecl.toml does not parse"; rm -f cubecl.toml; }
+
+check() { # check TAG MODEL PRECISION TOLERANCE [fusion 0|1]
+  local tag=$1 model=$2 precision=$3 tol=$4 fusion=${5:-1}
+  SWEEP_CUDA_FUSION=$fusion "$BIN" check-logits --model "$FIX/$model" --reference "$FIX/$model/expected_logits.json" \
+    --device "$DEVICE" --precision "$precision" --tolerance "$tol" >> "$summary" 2>> "$OUT/parity-$tag.log"
+}
+
+export -f check
+
+if wanted smoke; then
+  log "2. smoke test: one fixture on $DEVICE (kernels compile now: the cold start)"
+  if ! CUBECL_AUTOTUNE_LEVEL=minimal step smoke 90 check smoke bert-aligned f32 1e-2; then
+    tail -40 "$OUT/parity-smoke.log"
+    log "smoke test failed: stopping; logs kept in $OUT"
+    exit 3
+  fi
+fi
+
+if wanted parity; then
+  log "3. parity with HF's logits: fused and unfused CUDA, f32 (TF32 allowed) and bf16 mixed precision"
+  for m in bert-aligned bert-tiny albert-tiny bert-tiny-legacy; do
+    for fusion in 1 0; do
+      CUBECL_AUTOTUNE_LEVEL=minimal step "parity-$m-f32-fusion$fusion" 60 check "$m-$fusion" "$m" f32 1e-2 "$fusion"
+    done
   done
-  timeout 150 python3 tools/bench_gpu_torch.py base "$b" 384 3 10 >> "$summary" 2>> "$OUT/bench.log" \
-    || echo "{\"torch_failed\": \"base b$b\"}" >> "$summary"
-done
+  CUBECL_AUTOTUNE_LEVEL=minimal step parity-aligned-bf16 60 check aligned-bf16 bert-aligned bf16 5e-2 1
+fi
 
-log "3. short training run (mini preset, synthetic set) on cuda:0"
-T="$OUT/train"; mkdir -p "$T"
-./sweep-cuda data synth --out "$T/train.json" --questions 3000 --seed 1 2>> "$OUT/train.log"
-./sweep-cuda data synth --out "$T/dev.json" --questions 600 --seed 2 2>> "$OUT/train.log"
-./sweep-cuda data vocab --dataset "$T/train.json" --dataset "$T/dev.json" --out "$T/vocab.txt" 2>> "$OUT/train.log"
-cat > "$T/trial.yaml" <<YAML
+bench_burn() { # bench_burn BATCH PRECISION [fusion]
+  local b=$1 p=$2 fusion=${3:-1}
+  with_memory "burn-b$b-$p-fusion$fusion" env SWEEP_CUDA_FUSION="$fusion" "$BIN" bench-train --preset "$PRESET" \
+    --batch "$b" --seq "$SEQ" --warmup 3 --steps 10 --device "$DEVICE" --precision "$p" >> "$summary" 2>> "$OUT/bench.log"
+}
+bench_torch() { # bench_torch BATCH MODE...
+  local b=$1
+  shift
+  [ "$TORCH" = 1 ] || return 0
+  python3 tools/bench_gpu_torch.py "$PRESET" "$b" "$SEQ" 3 10 "$@" >> "$summary" 2>> "$OUT/bench.log"
+}
+
+export -f bench_burn bench_torch
+
+if wanted bench; then
+  log "4. throughput, $PRESET preset, seq $SEQ, batch 32: burn f32 and bf16 mixed vs PyTorch"
+  step bench-burn-b32-f32 120 bench_burn 32 f32
+  step bench-torch-b32 150 bench_torch 32 f32 bf16-autocast pure-bf16
+  step bench-burn-b32-bf16 120 bench_burn 32 bf16
+fi
+
+if wanted train; then
+  log "5. short training run: mini preset, synthetic set, f32 on $DEVICE (CPU numbers in docs/benchmarks.md)"
+  T="$OUT/train"
+  mkdir -p "$T"
+  "$BIN" data synth --out "$T/train.json" --questions "$TRAIN_QUESTIONS" --seed 1 2>> "$OUT/train.log"
+  "$BIN" data synth --out "$T/dev.json" --questions 400 --seed 2 2>> "$OUT/train.log"
+  "$BIN" data vocab --dataset "$T/train.json" --dataset "$T/dev.json" --out "$T/vocab.txt" 2>> "$OUT/train.log"
+  cat > "$T/trial.yaml" <<YAML
 model: {preset: mini, vocab: $T/vocab.txt}
 data: {train: $T/train.json, eval: $T/dev.json}
-train: {seed: 1, epochs: 2, learning_rate: 5.0e-4, batch_size: 32, eval_batch_size: 128, warmup_ratio: 0.1,
-        max_seq_length: 128, doc_stride: 32, logging_steps: 20, device: "cuda:0"}
+train: {seed: 1, epochs: 1, learning_rate: 5.0e-4, batch_size: 32, eval_batch_size: 128, warmup_ratio: 0.1,
+        max_seq_length: 128, doc_stride: 32, logging_steps: 10, device: "$DEVICE"}
 YAML
-timeout 240 ./sweep-cuda train --config "$T/trial.yaml" --out "$T/run" >> "$summary" 2>> "$OUT/train.log" \
-  || echo '{"train_failed": true}' >> "$summary"
-log "done"; cat "$summary"
+  step train-mini 150 "$BIN" train --config "$T/trial.yaml" --out "$T/run" >> "$summary" 2>> "$OUT/train.log"
+  cp "$T/run/metrics.jsonl" "$OUT/train-metrics.jsonl" 2>/dev/null
+fi
+
+if wanted extra; then
+  log "6. the rest, while time lasts: batch 4 (the homework's), f16 mixed, pure bf16, unfused"
+  step bench-burn-b4-f32 90 bench_burn 4 f32
+  step bench-burn-b4-bf16 90 bench_burn 4 bf16
+  step bench-torch-b4 120 bench_torch 4 f32 bf16-autocast
+  step bench-burn-b32-f16 120 bench_burn 32 f16
+  step bench-torch-b32-f16 90 bench_torch 32 f16-autocast
+  step bench-burn-b32-pure-bf16 120 bench_burn 32 pure-bf16
+  step bench-burn-b32-f32-unfused 120 bench_burn 32 f32 0
+fi
+
+log "done in $((SECONDS - T0))s"
+python3 tools/gpu_summary.py "$summary" > "$OUT/summary.md" 2>> "$OUT/run.log" && cat "$OUT/summary.md"
+rm -f cubecl.toml

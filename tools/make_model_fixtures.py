@@ -1,7 +1,8 @@
 """Tiny random BERT and ALBERT QA checkpoints with the bert-base-chinese vocab, and HF's
 start/end logits for a few DRCD questions: the references of qa-model's parity tests.
 
-  python make_model_fixtures.py VOCAB DRCD_DEV OUT_DIR      # writes OUT_DIR/{bert-tiny,albert-tiny,bert-tiny-legacy}
+  python make_model_fixtures.py VOCAB DRCD_DEV OUT_DIR      # writes OUT_DIR/{bert-tiny,albert-tiny,bert-tiny-legacy,bert-aligned}
+  python make_model_fixtures.py --aligned-only VOCAB DRCD_DEV OUT_DIR   # only bert-aligned
   python make_model_fixtures.py --check-roundtrip MODEL_DIR INPUTS.json
       loads a checkpoint saved by `sweep` with AutoModelForQuestionAnswering, fails on any
       missing/unexpected key, and compares its logits with those recorded in INPUTS.json.
@@ -107,7 +108,39 @@ def make(args):
     albert = AlbertForQuestionAnswering(albert_cfg)
     perturb(albert, 12)
     save(albert, os.path.join(args.out, "albert-tiny"), args.vocab, inp)
+    make_aligned(args)
     print("fixtures written to", args.out)
+
+
+def make_aligned(args):
+    """A BERT whose shapes suit GPU kernels (hidden 64, FFN 256, 4 heads of 16, sequence 64):
+    the odd sizes of bert-tiny (16, 37) hit padded-layout paths on CUDA. A 512-token vocabulary
+    keeps the file small; the inputs are random ids with a padded tail in the last row."""
+    out = os.path.join(args.out, "bert-aligned")
+    torch.manual_seed(3)
+    cfg = BertConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=256, hidden_act="gelu", max_position_embeddings=64, type_vocab_size=2,
+                     layer_norm_eps=1e-12, initializer_range=0.02)
+    model = BertForQuestionAnswering(cfg)
+    perturb(model, 13)
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(1, 512, (4, 64), generator=g)
+    types = (torch.arange(64) >= 20).long().expand(4, 64).clone()
+    mask = torch.ones(4, 64, dtype=torch.long)
+    ids[3, 50:] = 0
+    types[3, 50:] = 0
+    mask[3, 50:] = 0
+    inp = {"input_ids": ids.tolist(), "token_type_ids": types.tolist(), "attention_mask": mask.tolist()}
+    os.makedirs(out, exist_ok=True)
+    with open(args.vocab, encoding="utf-8") as f:
+        head = f.read().split("\n")[:512]
+    vocab = os.path.join(out, "vocab.txt")
+    with open(vocab, "w", encoding="utf-8") as f:
+        f.write("\n".join(head) + "\n")
+    model.save_pretrained(out, safe_serialization=True)
+    json.dump({"do_lower_case": False}, open(os.path.join(out, "tokenizer_config.json"), "w"))
+    s, e = logits(model, inp)
+    json.dump(dict(inp, start_logits=s, end_logits=e), open(os.path.join(out, "expected_logits.json"), "w"))
 
 
 def check_roundtrip(args):
@@ -131,8 +164,14 @@ def main():
     ap.add_argument("out", nargs="?")
     ap.add_argument("--check-roundtrip")
     ap.add_argument("--inputs")
+    ap.add_argument("--aligned-only", action="store_true")
     args = ap.parse_args()
-    check_roundtrip(args) if args.check_roundtrip else make(args)
+    if args.check_roundtrip:
+        check_roundtrip(args)
+    elif args.aligned_only:
+        make_aligned(args)
+    else:
+        make(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod disk;
+mod gpu_kit;
 mod hostile;
 mod runner;
 mod slurm;
@@ -272,12 +273,16 @@ fn bad_trial_config_names_the_key() {
 }
 
 #[test]
-fn half_precision_on_cpu_is_a_clear_error() {
+fn pure_half_precision_on_cpu_is_a_clear_error() {
+    // Mixed precision (fp16: true, precision: bf16) runs on CPU; pure half does not.
     let err = train_fails(
-        "fp16-trial.yaml",
-        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {fp16: true}\n",
+        "pure-bf16-trial.yaml",
+        "model: {preset: tiny, vocab: v.txt}\ndata: {train: a, eval: b}\ntrain: {precision: pure-bf16}\n",
     );
-    assert!(err.contains("needs a CUDA device"), "{err}");
+    assert!(
+        err.contains("pure-bf16-trial.yaml") && err.contains("needs a CUDA device"),
+        "{err}"
+    );
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -469,7 +474,18 @@ fn bench_train_measures_a_step() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
     assert_eq!(v["batch"], 2);
-    let out = sweep(&["bench-train", "--precision", "bf16"]);
+    // Mixed precision on CPU; pure half only on CUDA.
+    let mut amp = args.to_vec();
+    amp.extend(["--precision", "f16"]);
+    let out = sweep(&amp);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["precision"], "f16");
+    let out = sweep(&["bench-train", "--precision", "pure-bf16"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a CUDA device"));
 }

@@ -78,6 +78,12 @@ fn bert_gelu_matches_hf() {
     check("bert-tiny");
 }
 
+/// The GPU kit's aligned shapes (hidden 64, FFN 256, 4 heads, sequence 64).
+#[test]
+fn aligned_bert_matches_hf() {
+    check("bert-aligned");
+}
+
 #[test]
 fn albert_relu_groups_match_hf() {
     check("albert-tiny");
