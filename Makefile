@@ -6,7 +6,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity clean
+.PHONY: all build test lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -77,13 +77,27 @@ bench-runner:
 	$(CARGO) build --release --locked -p testkit
 	$(CARGO) run --release --locked -p runner --example bench_runner -- target/release/fake-trial docs/benchmarks.md
 
+## Training parity with a PyTorch + transformers loop (run_qa semantics): the demo's tiny
+## preset over 12 seeds and a real pretrained BERT from PyPI (all-MiniLM-L6-v2) over 3, both
+## scored by `sweep score`; writes docs/benchmarks.md (parity section) and
+## docs/parity-loss.png. Needs the tools venv (torch, transformers); about 2 hours on 2 cores.
+parity: venv build
+	$(PYTHON_VENV) tools/parity.py --sweep target/release/sweep --seeds 1 2 3 4 5 6 7 8 9 10 11 12 \
+		--pretrained-seeds 1 2 3
+
+## Mixed precision (f16/bf16) against f32 on CPU: tiny and mini presets, 3 seeds, the
+## release build; writes docs/benchmarks.md (amp section). Python 3 standard library only.
+amp-check: build
+	python3 tools/amp_check.py --sweep target/release/sweep
+
 ## The CUDA build for the GPU machine (no GPU needed here): a stripped `sweep-cuda` at the
-## root (about 40 MiB; it must stay under the 64 MiB that travels), then run
-## scripts/gpu-check.sh there.
+## root (it must stay under 40 MiB; 64 MiB travel in all), then one call of
+## scripts/gpu-check.sh there (docs/gpu.md).
 gpu-prepare:
 	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --locked -p cli --features cuda
 	strip -o sweep-cuda target/cuda/release/sweep
 	@ls -la sweep-cuda
+	@test $$(stat -c %s sweep-cuda) -le 41943040 || (echo "sweep-cuda is over 40 MiB" >&2; exit 1)
 
 clean:
 	$(CARGO) clean

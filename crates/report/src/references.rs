@@ -37,6 +37,9 @@ pub struct Reference {
     pub source: String,
     #[serde(default)]
     pub speedup: Option<f64>,
+    /// How the source trained it (batch, length, epochs, learning rate), where it says.
+    #[serde(default)]
+    pub setting: Option<String>,
     pub results: BTreeMap<String, Score>,
 }
 

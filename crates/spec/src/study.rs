@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::seeds::Seeds;
 use crate::suggest::{locate, with_suggestion};
 use crate::trial::{SpecError, TrialConfig, DATA_KEYS, MODEL_KEYS};
 
@@ -73,11 +74,32 @@ struct RawStudy {
     grid: serde_yaml::Mapping,
     #[serde(default)]
     ablations: Vec<RawAblation>,
-    seeds: Vec<u64>,
+    seeds: serde_yaml::Value,
     #[serde(default)]
     claims: Vec<Claim>,
+    /// Family-wise error rate of the study's claims (Holm).
+    #[serde(default)]
+    alpha: Option<f64>,
+    /// What a diverged run counts as in a claim.
+    #[serde(default)]
+    diverged_runs: Option<DivergedRuns>,
     #[serde(default)]
     executor: ExecutorSpec,
+}
+
+/// The family-wise error rate of a study's claims unless it says otherwise.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+
+/// How a diverged run (NaN or exploding loss) enters a claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DivergedRuns {
+    /// With the score it ended with (its last evaluation; 0 when it had none): divergence
+    /// is an outcome of the configuration, and a claim about it should see it.
+    #[default]
+    Score,
+    /// Not at all: the seed's pair is dropped from the claim (and counted in the report).
+    Exclude,
 }
 
 /// One-factor variant of the base config.
@@ -97,8 +119,11 @@ pub struct Study {
     /// Dotted key → values, in the order written.
     pub grid: Vec<(String, Vec<Value>)>,
     pub ablations: Vec<Ablation>,
-    pub seeds: Vec<u64>,
+    pub seeds: Seeds,
     pub claims: Vec<Claim>,
+    /// Family-wise error rate over the claims (Holm), default [`DEFAULT_ALPHA`].
+    pub alpha: f64,
+    pub diverged_runs: DivergedRuns,
     pub executor: ExecutorSpec,
     /// The YAML text as read (stored with the results for reproducibility).
     pub source: String,
@@ -146,22 +171,14 @@ impl Study {
             .validate(&format!("{origin} (base)"))
             .map_err(|e| relocate(e, &at(&["base"])))?;
         check_name("name", &raw.name).map_err(|m| invalid(&["name"], "name", m))?;
-        if raw.seeds.is_empty() {
+        let seeds = Seeds::from_yaml(&raw.seeds).map_err(|m| invalid(&["seeds"], "seeds", m))?;
+        let alpha = raw.alpha.unwrap_or(DEFAULT_ALPHA);
+        if !(alpha > 0.0 && alpha < 0.5) {
             return Err(invalid(
-                &["seeds"],
-                "seeds",
-                "expected at least one seed".into(),
+                &["alpha"],
+                "alpha",
+                format!("{alpha}: the family-wise error rate must be in (0, 0.5); 0.05 is usual"),
             ));
-        }
-        let mut seen = BTreeSet::new();
-        for s in &raw.seeds {
-            if !seen.insert(*s) {
-                return Err(invalid(
-                    &["seeds"],
-                    "seeds",
-                    format!("seed {s} is listed twice"),
-                ));
-            }
         }
         let mut grid = Vec::new();
         for (k, v) in &raw.grid {
@@ -300,30 +317,46 @@ impl Study {
             base: raw.base,
             grid,
             ablations,
-            seeds: raw.seeds,
+            seeds,
             claims: raw.claims,
+            alpha,
+            diverged_runs: raw.diverged_runs.unwrap_or_default(),
             executor: raw.executor,
             source: text.to_string(),
         };
         // Every variant must form a valid trial: catches wrong value types and ranges
         // before anything runs.
-        study.expand_checked(origin, &at)?;
+        let initial = study.seeds.initial();
+        study.expand_checked(origin, &at, &|_| initial)?;
         Ok(study)
     }
 
-    /// Expands the study into trials, in this order: grid points (the cartesian product in
-    /// the order the keys are written, the last key varying fastest), then per point the
-    /// baseline and each ablation in the order written, then per variant each seed in the
-    /// order written.
+    /// Expands the study into trials with the seeds every variant starts with (all of a
+    /// fixed list; `min` of a sequential plan), in this order: grid points (the cartesian
+    /// product in the order the keys are written, the last key varying fastest), then per
+    /// point the baseline and each ablation in the order written, then per variant each
+    /// seed in order.
     pub fn expand(&self) -> Result<Vec<PlannedTrial>, SpecError> {
-        self.expand_checked("study", &|_| String::from("study"))
+        let initial = self.seeds.initial();
+        self.expand_with(&|_| initial)
+    }
+
+    /// [`Self::expand`] with `seeds(variant)` seeds for each variant (the first ones of
+    /// [`Seeds::all`]): how a sequential study grows as its claims ask for more.
+    pub fn expand_with(
+        &self,
+        seeds: &dyn Fn(&str) -> usize,
+    ) -> Result<Vec<PlannedTrial>, SpecError> {
+        self.expand_checked("study", &|_| String::from("study"), seeds)
     }
 
     fn expand_checked(
         &self,
         origin: &str,
         at: &dyn Fn(&[&str]) -> String,
+        seeds_of: &dyn Fn(&str) -> usize,
     ) -> Result<Vec<PlannedTrial>, SpecError> {
+        let all_seeds = self.seeds.all();
         let base = serde_json::to_value(&self.base).map_err(|e| SpecError::Parse {
             path: origin.into(),
             message: e.to_string(),
@@ -370,7 +403,8 @@ impl Study {
                 config
                     .validate(&format!("{origin} (variant {variant})"))
                     .map_err(|e| relocate(e, &at(here)))?;
-                for seed in &self.seeds {
+                let n = seeds_of(&variant).min(all_seeds.len());
+                for seed in &all_seeds[..n] {
                     let mut config = config.clone();
                     config.train.seed = *seed;
                     out.push(PlannedTrial {

@@ -85,12 +85,20 @@ fn render(plan: &Plan) -> String {
         .max()
         .unwrap_or(7)
         .max(7);
+    let seeds = match &plan.study.seeds {
+        spec::study::Seeds::List(l) => format!("{} seeds", l.len()),
+        spec::study::Seeds::Sequential(s) => format!(
+            "{} seeds to start, up to {} for claims still undecided (looks at {:?})",
+            s.min,
+            s.max,
+            plan.study.seeds.looks()
+        ),
+    };
     let mut out = format!(
-        "study {}: {} trials ({} variants × {} seeds), {} distinct runs\n",
+        "study {}: {} trials ({} variants × {seeds}), {} distinct runs\n",
         plan.study.name,
         plan.entries.len(),
         plan.study.variant_names().len(),
-        plan.study.seeds.len(),
         plan.distinct_trials()
     );
     out.push_str(&format!(
