@@ -209,7 +209,7 @@ pub struct TrainResult {
     pub steps: usize,
     pub train_features: usize,
     pub eval_features: usize,
-    /// `f32`, `f16`, `bf16` (mixed precision) or `pure-f16`/`pure-bf16`.
+    /// `f32`, `f16`, `bf16` (mixed precision) or `pure-bf16`.
     pub precision: String,
     /// Optimizer steps skipped by f16 loss scaling (inf/NaN gradients).
     pub skipped_steps: usize,

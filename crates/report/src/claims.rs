@@ -1,20 +1,30 @@
-//! Claim verdicts: each claim's variant against the baseline at the same grid point, with
-//! Welch's 95% interval of the difference over seeds.
+//! Claim verdicts: the analysis the runner itself uses to decide when to add seeds
+//! (`stats::study`): per-seed paired differences (variant − baseline), the repeated 95%
+//! interval of the study's seed plan (the classic paired t interval for a fixed list of
+//! seeds, the group-sequential one otherwise), Holm's step-down over the study's claims,
+//! and futility. Next to it the fixed-sample paired t and unpaired (Welch) intervals and the
+//! exact sign-flip permutation p-value, so what pairing buys is visible.
 
 use spec::{Claim, ClaimMetric, Expect};
+use stats::claims::Decision;
+use stats::fixed::{paired_t, sign_flip_p, welch, Interval};
+use stats::study::{analyze, ArmCounts, ClaimOutcome, Run};
 
-use crate::data::{StudyData, Variant};
-use crate::stats::{welch, Difference};
+pub use stats::study::DEFAULT_MARGIN;
 
-/// The default equivalence margin for `expect: same`, in metric points.
-pub const DEFAULT_MARGIN: f64 = 1.0;
+use crate::data::StudyData;
 
+/// A claim's verdict and the reason in words.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    Reproduced,
-    Contradicted,
-    /// Why not: too few seeds, or the interval spans the decision boundary.
+    Reproduced(String),
+    Contradicted(String),
+    /// More seeds could not decide it.
+    Futile(String),
+    /// Not decided with the seeds the study has.
     Inconclusive(String),
+    /// Runs for the next look are still to come.
+    Running(String),
     /// The runner found the variant identical to the baseline; the reason says why.
     NoEffectByConstruction(String),
 }
@@ -22,112 +32,228 @@ pub enum Verdict {
 impl Verdict {
     pub fn label(&self) -> &'static str {
         match self {
-            Verdict::Reproduced => "reproduced",
-            Verdict::Contradicted => "contradicted",
+            Verdict::Reproduced(_) => "reproduced",
+            Verdict::Contradicted(_) => "contradicted",
+            Verdict::Futile(_) => "futile",
             Verdict::Inconclusive(_) => "inconclusive",
+            Verdict::Running(_) => "running",
             Verdict::NoEffectByConstruction(_) => "no effect by construction",
         }
     }
 
-    pub fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> &str {
         match self {
-            Verdict::Inconclusive(r) | Verdict::NoEffectByConstruction(r) => Some(r),
-            _ => None,
+            Verdict::Reproduced(r)
+            | Verdict::Contradicted(r)
+            | Verdict::Futile(r)
+            | Verdict::Inconclusive(r)
+            | Verdict::Running(r)
+            | Verdict::NoEffectByConstruction(r) => r,
         }
     }
 }
 
+/// One claim at one grid point, analysed.
 #[derive(Debug, Clone)]
 pub struct ClaimResult {
     pub claim: Claim,
     pub variant: String,
     pub baseline: String,
-    pub n_variant: usize,
-    pub n_baseline: usize,
-    pub difference: Option<Difference>,
+    pub outcome: ClaimOutcome,
     pub verdict: Verdict,
+    /// Fixed-sample paired t 95% interval over the valid pairs.
+    pub paired: Option<Interval>,
+    /// Welch's 95% interval of the arms' means, ignoring the pairing.
+    pub unpaired: Option<Interval>,
+    pub sign_flip_p: Option<f64>,
 }
 
-fn metric_name(m: ClaimMetric) -> &'static str {
-    match m {
-        ClaimMetric::Em => "EM",
-        ClaimMetric::F1 => "F1",
+impl ClaimResult {
+    pub fn metric(&self) -> &'static str {
+        match self.claim.metric {
+            ClaimMetric::Em => "EM",
+            ClaimMetric::F1 => "F1",
+        }
     }
+
+    pub fn expect(&self) -> &'static str {
+        match self.claim.expect {
+            Expect::Higher => "higher",
+            Expect::Lower => "lower",
+            Expect::Same => "same",
+        }
+    }
+}
+
+/// What happened to an arm's runs, in words (`3 ok, 1 diverged, 1 failed`).
+pub fn arm_text(c: &ArmCounts) -> String {
+    let mut parts = vec![format!("{} ok", c.succeeded)];
+    if c.diverged > 0 {
+        parts.push(format!("{} diverged", c.diverged));
+    }
+    if c.failed > 0 {
+        parts.push(format!("{} failed", c.failed));
+    }
+    if c.unfinished > 0 {
+        parts.push(format!("{} unfinished", c.unfinished));
+    }
+    parts.join(", ")
+}
+
+/// The study's runs as the claims analysis reads them.
+pub fn runs(data: &StudyData) -> Vec<Run> {
+    data.variants
+        .iter()
+        .flat_map(|v| &v.rows)
+        .map(|r| {
+            Run::from_row(
+                &r.variant,
+                r.seed,
+                r.status,
+                r.em,
+                r.f1,
+                r.duplicate_of.as_deref(),
+                r.duplicate_reason.as_deref(),
+            )
+        })
+        .collect()
 }
 
 /// Every claim at every grid point.
 pub fn evaluate(data: &StudyData) -> Vec<ClaimResult> {
-    let Some(spec) = &data.spec else {
+    let Some(study) = &data.spec else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for claim in &spec.claims {
-        for v in data.variants.iter().filter(|v| v.ablation == claim.variant) {
-            let Some(base) = data
-                .variants
+    analyze(study, &runs(data))
+        .claims
+        .into_iter()
+        .map(|o| {
+            let diffs: Vec<f64> = o
+                .pairs
                 .iter()
-                .find(|b| b.is_baseline() && b.grid_point == v.grid_point)
-            else {
-                continue;
-            };
-            out.push(judge(claim, v, base));
-        }
-    }
-    out
-}
-
-/// The verdict of one claim for one variant/baseline pair.
-pub fn judge(claim: &Claim, v: &Variant, base: &Variant) -> ClaimResult {
-    let (a, b) = (v.values(claim.metric), base.values(claim.metric));
-    let difference = welch(&a, &b);
-    let verdict = if let (Some(_), Some(reason)) = (&v.duplicate_of, &v.duplicate_reason) {
-        Verdict::NoEffectByConstruction(reason.clone())
-    } else {
-        match difference {
-            None => Verdict::Inconclusive(format!(
-                "too few seeds: {} for {} and {} for {} (at least 2 each)",
-                a.len(),
-                v.name,
-                b.len(),
-                base.name
-            )),
-            Some(d) => decide(claim, &d),
-        }
-    };
-    ClaimResult {
-        claim: claim.clone(),
-        variant: v.name.clone(),
-        baseline: base.name.clone(),
-        n_variant: a.len(),
-        n_baseline: b.len(),
-        difference,
-        verdict,
-    }
-}
-
-fn decide(claim: &Claim, d: &Difference) -> Verdict {
-    let m = metric_name(claim.metric);
-    let spans = |what: &str| {
-        Verdict::Inconclusive(format!(
-            "the 95% interval of the {m} difference [{:.2}, {:.2}] {what}",
-            d.low, d.high
-        ))
-    };
-    match claim.expect {
-        Expect::Higher if d.low > 0.0 => Verdict::Reproduced,
-        Expect::Higher if d.high < 0.0 => Verdict::Contradicted,
-        Expect::Lower if d.high < 0.0 => Verdict::Reproduced,
-        Expect::Lower if d.low > 0.0 => Verdict::Contradicted,
-        Expect::Higher | Expect::Lower => spans("contains zero"),
-        Expect::Same => {
-            let margin = claim.margin.unwrap_or(DEFAULT_MARGIN);
-            if d.low >= -margin && d.high <= margin {
-                Verdict::Reproduced
-            } else if d.low > margin || d.high < -margin {
-                Verdict::Contradicted
-            } else {
-                spans(&format!("is not within ±{margin} points"))
+                .filter_map(|(_, d)| d.as_ref().ok().copied())
+                .collect();
+            let verdict = verdict(&o);
+            ClaimResult {
+                claim: o.claim.clone(),
+                variant: o.variant.clone(),
+                baseline: o.baseline.clone(),
+                paired: paired_t(&diffs, 0.95),
+                unpaired: welch(&o.variant_scores, &o.baseline_scores, 0.95),
+                sign_flip_p: if diffs.is_empty() {
+                    None
+                } else {
+                    sign_flip_p(&diffs)
+                },
+                verdict,
+                outcome: o,
             }
-        }
+        })
+        .collect()
+}
+
+fn verdict(o: &ClaimOutcome) -> Verdict {
+    if let Some(reason) = &o.by_construction {
+        return Verdict::NoEffectByConstruction(reason.clone());
     }
+    let dropped: Vec<String> = o
+        .pairs
+        .iter()
+        .filter_map(|(s, d)| d.as_ref().err().map(|e| format!("seed {s}: {e}")))
+        .collect();
+    let note = if dropped.is_empty() {
+        String::new()
+    } else {
+        format!(" (pairs dropped: {})", dropped.join("; "))
+    };
+    let Some(a) = &o.analysis else {
+        return Verdict::Inconclusive("not analysed".into());
+    };
+    match &a.decision {
+        Decision::Reproduced { why } => Verdict::Reproduced(format!("{why}{note}")),
+        Decision::Contradicted { why } => Verdict::Contradicted(format!("{why}{note}")),
+        Decision::Futile { why } => Verdict::Futile(format!("{why}{note}")),
+        Decision::Undecided { why } => Verdict::Inconclusive(format!("{why}{note}")),
+        Decision::Continue { next_seeds } => Verdict::Running(format!(
+            "{} of {next_seeds} seeds for the next look are in{note}",
+            o.pairs.len()
+        )),
+    }
+}
+
+/// The paragraph that says how the claims were decided.
+pub fn method_text(data: &StudyData) -> String {
+    let Some(study) = &data.spec else {
+        return String::new();
+    };
+    let plan = match &study.seeds {
+        spec::study::Seeds::List(l) => format!(
+            "a fixed list of {} seeds: one look, the classic paired t interval",
+            l.len()
+        ),
+        spec::study::Seeds::Sequential(s) => format!(
+            "sequential seeds: looks after {:?} seeds, at most {}; a claim that is not decided gets its next look, \
+             one that is decided or futile gets no more seeds. The interval is the group-sequential paired t \
+             repeated confidence interval (Hwang–Shih–DeCani spending, γ = −2; boundaries calibrated by simulating \
+             200,000 null paths), valid at every look",
+            study.seeds.looks(),
+            s.max
+        ),
+    };
+    format!(
+        "Each claim pairs the variant's run with the baseline's run of the same seed (difference = variant − baseline). \
+         Seeds: {plan}. Directional claims are decided when the repeated 95% interval lies on one side of 0; `same` \
+         claims when it lies inside ± the claim's margin (default {DEFAULT_MARGIN} point) or outside it. Holm's \
+         step-down over the study's claims keeps the family-wise error rate at α = {}: the p column shows each claim's \
+         repeated p-value and, in parentheses, the Holm-adjusted one. Failed runs give no pair; diverged runs count \
+         with {} (`diverged_runs`). docs/report.md has the method, its sources and its simulated error rates.",
+        study.alpha,
+        match study.diverged_runs {
+            spec::study::DivergedRuns::Score => "the score they ended with",
+            spec::study::DivergedRuns::Exclude => "no pair either",
+        }
+    )
+}
+
+/// The main row of a claim: comparison, claim, verdict, pairs, repeated interval, p (Holm).
+pub fn main_row(c: &ClaimResult) -> [String; 7] {
+    let (interval, p) = match c.outcome.analysis.as_ref() {
+        Some(a) => (
+            a.latest().map_or("–".into(), |l| {
+                format!("{:+.2} [{:+.2}, {:+.2}]", l.mean, l.low, l.high)
+            }),
+            format!("{:.3} ({:.3})", a.p, a.p_holm),
+        ),
+        None => ("–".into(), "–".into()),
+    };
+    [
+        format!("{} vs {}", c.variant, c.baseline),
+        format!("{} {}", c.metric(), c.expect()),
+        c.verdict.label().to_string(),
+        c.outcome.seeds_used().to_string(),
+        interval,
+        p,
+        c.verdict.reason().to_string(),
+    ]
+}
+
+/// The detail row: fixed-sample paired and unpaired intervals, the sign-flip p-value and
+/// what happened to each arm's runs.
+pub fn detail_row(c: &ClaimResult) -> [String; 6] {
+    let iv = |i: &Option<Interval>| {
+        i.map_or("–".into(), |i| {
+            format!(
+                "{:+.2} [{:+.2}, {:+.2}] (p {:.3})",
+                i.estimate, i.low, i.high, i.p
+            )
+        })
+    };
+    [
+        format!("{} vs {}", c.variant, c.baseline),
+        iv(&c.paired),
+        iv(&c.unpaired),
+        c.sign_flip_p.map_or("–".into(), |p| format!("{p:.3}")),
+        arm_text(&c.outcome.variant_counts),
+        arm_text(&c.outcome.baseline_counts),
+    ]
 }

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::markdown::{claim_row, fmt_opt, fmt_stat};
+use crate::claims::{detail_row, main_row};
+use crate::markdown::{fmt_opt, fmt_stat};
 use crate::references::References;
 use crate::{Report, ReportError};
 
@@ -30,7 +31,7 @@ fn verdict_class(label: &str) -> &'static str {
     match label {
         "reproduced" => "reproduced",
         "contradicted" => "contradicted",
-        "inconclusive" => "inconclusive",
+        "inconclusive" | "futile" | "running" => "inconclusive",
         _ => "noeffect",
     }
 }
@@ -103,21 +104,32 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
     if r.claims.is_empty() {
         h.push_str("<p>The study states no claims.</p>");
     } else {
-        let _ = write!(h, "<p>Difference = variant − baseline, mean over seeds, with Welch's 95% interval. <em>same</em> holds when the interval lies within ± the claim's margin (default {} points).</p>", crate::claims::DEFAULT_MARGIN);
-        h.push_str("<table><tr><th>comparison</th><th>claim</th><th>seeds</th><th>difference [95% CI]</th><th>verdict</th><th>why</th></tr>");
+        let _ = write!(h, "<p>{}</p>", esc(&crate::claims::method_text(d)));
+        h.push_str("<table><tr><th>comparison</th><th>claim</th><th>verdict</th><th>pairs</th><th>repeated 95% interval</th><th>p (Holm)</th><th>why</th></tr>");
         for c in &r.claims {
-            let row = claim_row(c);
+            let row = main_row(c);
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&row[0]),
                 esc(&row[1]),
+                verdict_class(&row[2]),
                 esc(&row[2]),
                 esc(&row[3]),
-                verdict_class(&row[4]),
                 esc(&row[4]),
-                esc(&row[5])
+                esc(&row[5]),
+                esc(&row[6])
             );
+        }
+        h.push_str("</table><p>The same pairs with fixed-sample statistics, and what happened to each arm's runs:</p>");
+        h.push_str("<table><tr><th>comparison</th><th>paired t 95%</th><th>unpaired (Welch) 95%</th><th>sign-flip p</th><th>variant runs</th><th>baseline runs</th></tr>");
+        for c in &r.claims {
+            let row = detail_row(c);
+            let _ = write!(h, "<tr>");
+            for cell in &row {
+                let _ = write!(h, "<td>{}</td>", esc(cell));
+            }
+            let _ = write!(h, "</tr>");
         }
         h.push_str("</table>");
     }
@@ -125,12 +137,12 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
     h.push_str("<h2>4. Published results</h2>");
     match &r.dataset {
         Some(ds) => {
-            let _ = write!(h, "<p>This study evaluates on <code>{}</code>. Published results on it (also in the chart above, grey):</p><table><tr><th>model</th><th>params</th><th>EM</th><th>F1</th><th>source</th></tr>", esc(ds));
+            let _ = write!(h, "<p>This study evaluates on <code>{}</code>. Published results on it (also in the chart above, grey):</p><table><tr><th>model</th><th>params</th><th>EM</th><th>F1</th><th>setting</th><th>source</th></tr>", esc(ds));
             for (m, s) in refs.on(ds) {
                 let src = refs.sources.get(&m.source).map_or(esc(&m.source), |s| {
                     format!("<a href=\"{}\" title=\"{}\">{}</a>", esc(&s.url), esc(&s.title), esc(&s.short))
                 });
-                let _ = write!(h, "<tr><td>{}</td><td>{}M</td><td>{:.1}</td><td>{:.1}</td><td>{src}</td></tr>", esc(&m.name), fmt_opt(m.params_m, 0), s.em, s.f1);
+                let _ = write!(h, "<tr><td>{}</td><td>{}M</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{src}</td></tr>", esc(&m.name), fmt_opt(m.params_m, 0), s.em, s.f1, esc(m.setting.as_deref().unwrap_or("–")));
             }
             h.push_str("</table>");
         }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::claims::ClaimResult;
+use crate::claims::{detail_row, main_row};
 use crate::references::References;
 use crate::stats::Summary;
 use crate::Report;
@@ -17,29 +17,6 @@ pub fn fmt_stat(s: &Option<Summary>) -> String {
 
 pub fn fmt_opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("–".into(), |v| format!("{v:.digits$}"))
-}
-
-pub fn claim_row(c: &ClaimResult) -> [String; 6] {
-    let metric = match c.claim.metric {
-        spec::ClaimMetric::Em => "EM",
-        spec::ClaimMetric::F1 => "F1",
-    };
-    let expect = match c.claim.expect {
-        spec::Expect::Higher => "higher",
-        spec::Expect::Lower => "lower",
-        spec::Expect::Same => "same",
-    };
-    let diff = c.difference.map_or("–".into(), |d| {
-        format!("{:+.2} [{:+.2}, {:+.2}]", d.diff, d.low, d.high)
-    });
-    [
-        format!("{} vs {}", c.variant, c.baseline),
-        format!("{metric} {expect}"),
-        format!("{} / {}", c.n_variant, c.n_baseline),
-        diff,
-        c.verdict.label().to_string(),
-        c.verdict.reason().unwrap_or("").to_string(),
-    ]
 }
 
 fn esc(s: &str) -> String {
@@ -95,27 +72,46 @@ pub fn render(r: &Report, refs: &References) -> String {
     if r.claims.is_empty() {
         let _ = writeln!(md, "The study states no claims.\n");
     } else {
+        let _ = writeln!(md, "{}\n", crate::claims::method_text(d));
         let _ = writeln!(
             md,
-            "Difference = variant − baseline, mean over seeds, with Welch's 95% interval. `same` holds when the interval lies within ± the claim's margin (default {} points).\n",
-            crate::claims::DEFAULT_MARGIN
+            "| comparison | claim | verdict | pairs | repeated 95% interval | p (Holm) | why |"
         );
-        let _ = writeln!(
-            md,
-            "| comparison | claim | seeds | difference [95% CI] | verdict | why |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for c in &r.claims {
-            let row = claim_row(c);
+            let row = main_row(c);
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | **{}** | {} |",
+                "| {} | {} | **{}** | {} | {} | {} | {} |",
                 esc(&row[0]),
                 row[1],
                 row[2],
                 row[3],
                 row[4],
-                esc(&row[5])
+                row[5],
+                esc(&row[6])
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nThe same pairs with fixed-sample statistics (paired t, Welch's unpaired interval of the two arms' means, the exact sign-flip permutation test), and what happened to each arm's runs:\n"
+        );
+        let _ = writeln!(
+            md,
+            "| comparison | paired t 95% | unpaired (Welch) 95% | sign-flip p | variant runs | baseline runs |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        for c in &r.claims {
+            let row = detail_row(c);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                esc(&row[0]),
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5]
             );
         }
         let _ = writeln!(md);
@@ -127,8 +123,8 @@ pub fn render(r: &Report, refs: &References) -> String {
                 md,
                 "This study evaluates on `{ds}`. Published results on it:\n"
             );
-            let _ = writeln!(md, "| model | params | EM | F1 | source |");
-            let _ = writeln!(md, "|---|---|---|---|---|");
+            let _ = writeln!(md, "| model | params | EM | F1 | setting | source |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|");
             for (m, s) in refs.on(ds) {
                 let src = refs
                     .sources
@@ -136,11 +132,12 @@ pub fn render(r: &Report, refs: &References) -> String {
                     .map_or(m.source.clone(), |s| format!("[{}]({})", s.short, s.url));
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {:.1} | {:.1} | {} |",
+                    "| {} | {} | {:.1} | {:.1} | {} | {} |",
                     m.name,
                     fmt_opt(m.params_m, 0) + "M",
                     s.em,
                     s.f1,
+                    esc(m.setting.as_deref().unwrap_or("–")),
                     esc(&src)
                 );
             }

@@ -97,21 +97,15 @@ impl Interrupts {
     }
 }
 
-/// What every executor does first: records the plan, registers this runner (lease and
-/// heartbeat), and marks trials left running by dead runners interrupted so they resume.
+/// What every executor does first: records the plan (extended as far as a sequential
+/// study's finished runs already ask), registers this runner (lease and heartbeat), and
+/// marks trials left running by dead runners interrupted so they resume. Returns the
+/// runner's identity and the plan to run.
 pub(crate) fn start_run(
     store: &mut Store,
     plan: &Plan,
     opts: &crate::RunOptions,
-) -> Result<RunnerIdentity, RunnerError> {
-    let study = &plan.study;
-    store.save_plan(
-        &study.name,
-        study.description.as_deref(),
-        &study.source,
-        &hash_hex(study.source.as_bytes(), 64),
-        &plan.rows()?,
-    )?;
+) -> Result<(RunnerIdentity, Plan), RunnerError> {
     let host = crate::host_name();
     let pid = std::process::id();
     let id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
@@ -124,12 +118,16 @@ pub(crate) fn start_run(
             r.owner.as_deref().unwrap_or("an unknown runner")
         );
     }
-    Ok(RunnerIdentity {
-        host,
-        pid,
-        id,
-        lease,
-    })
+    let plan = crate::sequential::settle(plan.clone(), store)?;
+    Ok((
+        RunnerIdentity {
+            host,
+            pid,
+            id,
+            lease,
+        },
+        plan,
+    ))
 }
 
 /// Caches of things several trials share.

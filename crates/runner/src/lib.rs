@@ -11,6 +11,7 @@ pub mod local;
 pub mod outcome;
 pub mod plan;
 mod progress;
+pub mod sequential;
 pub mod slurm;
 pub mod trial_dir;
 

@@ -60,15 +60,18 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
         return Err(RunnerError::Invalid("no trial command".into()));
     }
     let mut store = Store::open(&opts.db)?;
-    let study = &plan.study;
-    let RunnerIdentity {
-        host,
-        pid,
-        id: runner_id,
-        lease,
-    } = start_run(&mut store, plan, opts)?;
+    let (
+        RunnerIdentity {
+            host,
+            pid,
+            id: runner_id,
+            lease,
+        },
+        mut plan,
+    ) = start_run(&mut store, plan, opts)?;
+    let study = plan.study.clone();
     let interrupts = Interrupts::install()?;
-    let labels = trial_labels(plan);
+    let mut labels = trial_labels(&plan);
     let rows = store.study_trials(&study.name)?;
     let mut summary = RunSummary {
         distinct_trials: plan.distinct_trials(),
@@ -214,6 +217,17 @@ pub fn run_local(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunnerErr
             .values()
             .any(|(until, n)| *until > Instant::now() && *n <= 5);
         if idle && (draining || (nothing_to_claim && !waiting)) {
+            // A sequential study whose claims are not decided yet gets more seeds.
+            if !draining {
+                if let Some(next) = crate::sequential::extend(&plan, &store)? {
+                    crate::sequential::save(&next, &mut store)?;
+                    plan = next;
+                    labels = trial_labels(&plan);
+                    summary.distinct_trials = plan.distinct_trials();
+                    progress.set_total(summary.distinct_trials as u64);
+                    continue;
+                }
+            }
             break Ok(());
         }
         if freed_a_slot {

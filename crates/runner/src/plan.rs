@@ -2,7 +2,7 @@
 //! results), its id (a hash of that), and which variants share a run because they differ
 //! only in keys the model never reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -74,7 +74,47 @@ pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
 /// assumed to hold a BERT checkpoint with no config values to compare against (for
 /// `sweep plan --no-check-files` before the models are downloaded).
 pub fn plan_with(study: &Study, require_models: bool) -> Result<Plan, RunnerError> {
-    let trials = study.expand()?;
+    let initial = study.seeds.initial();
+    let seeds: BTreeMap<String, usize> = study
+        .variant_names()
+        .into_iter()
+        .map(|v| (v, initial))
+        .collect();
+    plan_with_seeds(study, &seeds, &BTreeMap::new(), require_models)
+}
+
+/// A plan with `seeds[variant]` seeds per variant (a sequential study after its claims
+/// asked for more). The seeds beyond the initial ones come after all initial trials, the
+/// variants whose claims' intervals are widest relative to their margin first
+/// (`priority`), so the runner spends the next runs where they decide the most.
+pub fn plan_with_seeds(
+    study: &Study,
+    seeds: &BTreeMap<String, usize>,
+    priority: &BTreeMap<String, f64>,
+    require_models: bool,
+) -> Result<Plan, RunnerError> {
+    let initial = study.seeds.initial();
+    let all_seeds = study.seeds.all();
+    let mut trials = study.expand_with(&|v| seeds.get(v).copied().unwrap_or(initial))?;
+    let rank = |t: &PlannedTrial| {
+        let index = all_seeds.iter().position(|s| *s == t.seed).unwrap_or(0);
+        if index < initial {
+            (0, 0.0, 0, t.ordinal)
+        } else {
+            let p = priority.get(&t.variant).copied().unwrap_or(0.0);
+            (1, -p, index, t.ordinal)
+        }
+    };
+    trials.sort_by(|a, b| {
+        let (x, y) = (rank(a), rank(b));
+        x.0.cmp(&y.0)
+            .then(x.1.total_cmp(&y.1))
+            .then(x.2.cmp(&y.2))
+            .then(x.3.cmp(&y.3))
+    });
+    for (i, t) in trials.iter_mut().enumerate() {
+        t.ordinal = i;
+    }
     let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
     let mut first_by_id: HashMap<String, usize> = HashMap::new();
     let mut entries: Vec<PlanEntry> = Vec::with_capacity(trials.len());

@@ -49,6 +49,11 @@ impl Progress {
         }
     }
 
+    /// A sequential study added trials.
+    pub fn set_total(&self, total: u64) {
+        self.overall.set_length(total);
+    }
+
     pub fn finish(&self) {
         self.overall.finish_and_clear();
     }

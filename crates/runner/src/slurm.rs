@@ -280,16 +280,19 @@ pub fn run_slurm(
     slurm: &SlurmOptions,
 ) -> Result<RunSummary, RunnerError> {
     let mut store = Store::open(&opts.db)?;
-    let study = &plan.study;
     // Scheduler jobs can wait in the queue for days; the lease only guards this process.
-    let RunnerIdentity {
-        host,
-        pid,
-        id: runner_id,
-        lease,
-    } = start_run(&mut store, plan, opts)?;
+    let (
+        RunnerIdentity {
+            host,
+            pid,
+            id: runner_id,
+            lease,
+        },
+        mut plan,
+    ) = start_run(&mut store, plan, opts)?;
+    let study = plan.study.clone();
     let interrupts = Interrupts::install()?;
-    let labels = trial_labels(plan);
+    let mut labels = trial_labels(&plan);
     let device = task_device(&slurm.spec);
     let slurm_dir = opts.workdir.join("slurm");
     std::fs::create_dir_all(&slurm_dir).map_err(|e| io(&slurm_dir.display().to_string(), e))?;
@@ -408,6 +411,14 @@ pub fn run_slurm(
             }
         }
         if tracked.is_empty() {
+            // A sequential study whose claims are not decided yet gets more seeds.
+            if let Some(next) = crate::sequential::extend(&plan, &store)? {
+                crate::sequential::save(&next, &mut store)?;
+                plan = next;
+                labels = trial_labels(&plan);
+                summary.distinct_trials = plan.distinct_trials();
+                continue;
+            }
             break;
         }
         if last_poll.is_none_or(|t| t.elapsed() >= slurm.poll) {

@@ -83,10 +83,9 @@ pub enum Precision {
     F16,
     /// Automatic mixed precision with bf16, like `--bf16`: as `f16` without loss scaling.
     Bf16,
-    /// Everything in f16: weights, gradients and AdamW moments (ε = 1e-8 underflows). Not
-    /// HF's `--fp16`; for throughput comparisons, with a warning. CUDA only.
-    PureF16,
-    /// Everything in bf16 (β2 = 0.999 rounds to 1; small updates vanish). CUDA only.
+    /// Everything in bf16: weights, gradients and AdamW moments (β2 = 0.999 rounds to 1;
+    /// small updates vanish). Not HF's `--bf16`; it exists for like-for-like throughput
+    /// rows against PyTorch's pure-bf16 step, with a warning. CUDA only.
     PureBf16,
 }
 
@@ -98,20 +97,13 @@ pub enum Half {
 }
 
 impl Precision {
-    pub const ALL: [Precision; 5] = [
-        Self::F32,
-        Self::F16,
-        Self::Bf16,
-        Self::PureF16,
-        Self::PureBf16,
-    ];
+    pub const ALL: [Precision; 4] = [Self::F32, Self::F16, Self::Bf16, Self::PureBf16];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::F16 => "f16",
             Self::Bf16 => "bf16",
-            Self::PureF16 => "pure-f16",
             Self::PureBf16 => "pure-bf16",
         }
     }
@@ -132,7 +124,6 @@ impl Precision {
     /// The element type of a pure-half run (the whole backend in that type).
     pub fn pure_half(self) -> Option<Half> {
         match self {
-            Self::PureF16 => Some(Half::F16),
             Self::PureBf16 => Some(Half::Bf16),
             _ => None,
         }

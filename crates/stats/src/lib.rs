@@ -8,6 +8,8 @@
 //! - [`sequential`]: the group-sequential paired t design (alpha spending, Monte Carlo
 //!   boundaries, repeated confidence intervals and p-values, conditional power).
 //! - [`claims`]: a study's claims decided together (Holm, futility, the next look).
+//! - [`study`]: a study's runs → pairs per claim, arm counts, decisions, and how many seeds
+//!   each variant runs now (the runner and the report share it).
 //! - [`evp`]: expected validation performance curves for grid studies.
 //!
 //! Error rates are proven by simulation (tests/error_rates.rs) and the fixed-sample
@@ -19,3 +21,4 @@ pub mod evp;
 pub mod fixed;
 pub mod rng;
 pub mod sequential;
+pub mod study;

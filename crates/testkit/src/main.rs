@@ -6,7 +6,8 @@
 //! then "trains" `train.max_steps` steps (default 20) of `FAKE_TRIAL_STEP_MS` ms each
 //! (default 20), appending a metrics line per step and saving its state each step, so a
 //! stopped trial resumes where it was. Its EM/F1 are a fixed function of the learning rate,
-//! dropout, warmup and seed, so tests know what to expect.
+//! dropout, warmup and seed, so tests know what to expect (plus, with
+//! `model_config.fake_noise`, seed noise that differs between variants).
 //!
 //! `FAKE_TRIAL_BEHAVIOR` (JSON object, keys `seed:N` or `*`) picks a behaviour: `ok`,
 //! `crash`, `crash-once`, `diverge`, `oom`, `hang` (runs until signalled), `ignore-term`
@@ -183,9 +184,26 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
         Ok(f) => f,
         Err(e) => return fail(&format!("cannot open metrics: {e}")),
     };
+    // `model_config.fake_noise: s` adds seed-to-seed noise of about s points that differs
+    // between variants (a pseudo-normal draw from the seed and the config), so claims need
+    // several seeds, as real ones do.
+    let noise = num(&["model_config", "fake_noise"]).unwrap_or(0.0);
+    let jitter = {
+        let mut h = seed ^ (lr.to_bits().rotate_left(7)) ^ dropout.to_bits() ^ warmup.to_bits();
+        let mut u = || {
+            h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = h;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // Irwin–Hall: the sum of 12 uniforms minus 6 is close to a standard normal.
+        (0..12).map(|_| u()).sum::<f64>() - 6.0
+    };
     let f1 = (60.0 + 5.0 * (lr / 3e-5).ln() - 40.0 * (dropout - 0.1) - 0.002 * warmup
         + ((seed * 7919) % 100) as f64 / 100.0
-        - 0.5)
+        - 0.5
+        + noise * jitter)
         .clamp(0.0, 100.0);
     let em = (f1 - 12.0).max(0.0);
     let started = Instant::now();

@@ -24,8 +24,8 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// f32; f16 or bf16 (mixed precision, as HF's --fp16/--bf16); pure-f16 or pure-bf16
-    /// (everything in half, CUDA only).
+    /// f32; f16 or bf16 (mixed precision, as HF's --fp16/--bf16); pure-bf16
+    /// (everything in bf16, CUDA only).
     #[arg(long, value_parser = parse_precision, default_value = "f32")]
     pub precision: Precision,
 }
@@ -36,9 +36,8 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 }
 
 pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
-    Precision::parse(s).ok_or_else(|| {
-        format!("{s:?}: expected f32, f16, bf16 (mixed precision), pure-f16 or pure-bf16")
-    })
+    Precision::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected f32, f16, bf16 (mixed precision), or pure-bf16"))
 }
 
 pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {

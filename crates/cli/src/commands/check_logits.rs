@@ -11,7 +11,7 @@ use qa_model::model::{int_tensor, QaBatch};
 use serde::Deserialize;
 
 use crate::commands::device;
-use crate::with_backend;
+use crate::with_f32_backend;
 
 #[derive(Debug, Args)]
 pub struct CheckLogitsArgs {
@@ -26,7 +26,7 @@ pub struct CheckLogitsArgs {
     /// Fail when the largest absolute difference exceeds this.
     #[arg(long, default_value_t = 1e-4)]
     pub tolerance: f64,
-    /// f32, f16/bf16 (mixed precision: the matmuls in half), or pure-f16/pure-bf16 (CUDA).
+    /// f32, f16/bf16 (mixed precision: the matmuls in half), or pure-bf16 (CUDA).
     #[arg(long, default_value = "f32", value_parser = crate::commands::bench_train::parse_precision)]
     pub precision: spec::Precision,
 }
@@ -49,7 +49,7 @@ pub fn run(args: &CheckLogitsArgs) -> anyhow::Result<()> {
     let rows = r.input_ids.len();
     let cols = r.input_ids.first().map_or(0, Vec::len);
     let flat = |v: &Vec<Vec<i64>>| v.iter().flatten().copied().collect::<Vec<i64>>();
-    let (start, end) = with_backend!(dev, args.precision, |B, d| {
+    let (start, end) = with_f32_backend!(dev, args.precision, |B, d| {
         let (mut model, _, _) = load_model_dir::<B>(&args.model, &Default::default(), &d)?;
         model.autocast = args.precision.autocast().map(qa_model::amp::dtype);
         let out = model.forward(QaBatch {

@@ -24,9 +24,11 @@ macro_rules! with_backend {
             }
             #[cfg(feature = "cuda")]
             qa_model::backend::DeviceSpec::Cuda(n) => {
-                use burn::tensor::{bf16, f16};
+                use burn::tensor::bf16;
                 use qa_model::backend::{CudaBackend, CudaUnfused};
                 let $dev = burn::backend::cuda::CudaDevice::new(n);
+                // Three CUDA backends: every one is the whole model and trainer again, and
+                // the binary must stay small enough to carry to a GPU (<= 40 MiB).
                 match (precision.pure_half(), qa_model::backend::cuda_fusion()) {
                     (None, true) => {
                         type $B = CudaBackend<f32>;
@@ -36,22 +38,49 @@ macro_rules! with_backend {
                         type $B = CudaUnfused<f32>;
                         $body
                     }
-                    (Some(spec::Half::F16), true) => {
-                        type $B = CudaBackend<f16>;
-                        $body
-                    }
-                    (Some(spec::Half::F16), false) => {
-                        type $B = CudaUnfused<f16>;
-                        $body
-                    }
-                    (Some(spec::Half::Bf16), true) => {
+                    // Pure half is bf16 only (`Precision::PureBf16`).
+                    (Some(_), _) => {
                         type $B = CudaBackend<bf16>;
                         $body
                     }
-                    (Some(spec::Half::Bf16), false) => {
-                        type $B = CudaUnfused<bf16>;
-                        $body
-                    }
+                }
+            }
+            #[cfg(not(feature = "cuda"))]
+            qa_model::backend::DeviceSpec::Cuda(_) => {
+                unreachable!("check_available rejects CUDA without the feature")
+            }
+        }
+    }};
+}
+
+/// [`with_backend!`] for commands that only read models (predict, check-logits): an f32
+/// backend (mixed precision casts inside the model); pure half is refused.
+#[macro_export]
+macro_rules! with_f32_backend {
+    ($device:expr, $precision:expr, |$B:ident, $dev:ident| $body:expr) => {{
+        let device: qa_model::backend::DeviceSpec = $device;
+        let precision: spec::Precision = $precision;
+        device.check_available()?;
+        if precision.pure_half().is_some() {
+            anyhow::bail!(
+                "precision {precision} trains in half precision; to read a model use f32, f16 or bf16"
+            );
+        }
+        match device {
+            qa_model::backend::DeviceSpec::Cpu => {
+                type $B = qa_model::backend::CpuBackend;
+                let $dev = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            qa_model::backend::DeviceSpec::Cuda(n) => {
+                let $dev = burn::backend::cuda::CudaDevice::new(n);
+                if qa_model::backend::cuda_fusion() {
+                    type $B = qa_model::backend::CudaBackend<f32>;
+                    $body
+                } else {
+                    type $B = qa_model::backend::CudaUnfused<f32>;
+                    $body
                 }
             }
             #[cfg(not(feature = "cuda"))]

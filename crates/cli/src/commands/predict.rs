@@ -11,7 +11,7 @@ use qa_model::checkpoint::load_model_dir;
 use qa_model::eval::{evaluate_model, EvalPadding};
 
 use crate::commands::device;
-use crate::with_backend;
+use crate::with_f32_backend;
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -57,7 +57,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
         max_answer_length: args.max_answer_length,
     };
     let pad = tokenizer.special_ids().pad;
-    let result = with_backend!(dev, spec::Precision::F32, |B, d| {
+    let result = with_f32_backend!(dev, spec::Precision::F32, |B, d| {
         let (model, _, _) = load_model_dir::<B>(&args.model, &Default::default(), &d)?;
         evaluate_model(
             &model,

@@ -499,3 +499,64 @@ fn end_to_end_real_tiny_sweep() {
         );
     }
 }
+
+/// Sequential seeds: a claim with a large effect is decided after the first 3 seeds; a
+/// claim with an effect hidden in noise gets more seeds, up to the plan's maximum or until
+/// futility; kill -9 in the middle and a resume arrive at the same runs; a rerun adds
+/// nothing.
+#[test]
+fn sequential_seeds_go_to_undecided_claims_only() {
+    let dir = workspace("sequential");
+    let s = study(
+        &dir,
+        "seq",
+        5,
+        "ablations:\n  - {name: big, set: {train.learning_rate: 3.0e-3}}\n  - {name: small, set: {model_config.hidden_dropout_prob: 0.13}}\n\
+         seeds: {min: 3, max: 9, batch: 2}\nclaims:\n  - {variant: big, metric: f1, expect: higher}\n  - {variant: small, metric: f1, expect: lower}\n",
+    );
+    // Seed noise of about 2 F1 points, different per variant.
+    let text = std::fs::read_to_string(&s).unwrap().replace(
+        "train: {max_steps",
+        "model_config: {fake_noise: 2.0}\n  train: {max_steps",
+    );
+    std::fs::write(&s, text).unwrap();
+    // Interrupt it twice at random moments, then let it finish.
+    for wait in [400, 900] {
+        let mut child = run_cmd(&dir, &s, "{}", &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = run(&dir, &s, "{}", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = export(&dir, "seq");
+    let count = |v: &str| rows.iter().filter(|r| r["variant"] == v).count();
+    assert_eq!(
+        count("big"),
+        3,
+        "a decided claim gets no more seeds: {rows:?}"
+    );
+    let small = count("small");
+    assert!(small > 3, "the undecided claim got more seeds: {small}");
+    assert_eq!(
+        count("baseline"),
+        small,
+        "the baseline runs every seed a claim needs"
+    );
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    let log = stderr(&out);
+    assert!(
+        log.contains("now runs"),
+        "the runner says why it adds seeds: {log}"
+    );
+    // A rerun adds nothing.
+    let again = run(&dir, &s, "{}", &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(export(&dir, "seq").len(), rows.len());
+    assert_complete_metrics(&dir, "seq", 5);
+    assert_never_concurrent(&dir);
+}

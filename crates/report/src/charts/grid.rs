@@ -262,3 +262,97 @@ pub(crate) fn draw_parallel<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// The groups an expected-validation-performance chart compares: grid points split by the
+/// value of the grid's model key (`model.preset`, `model.init`, `model.arch`), or all grid
+/// points in one group. Each grid point's score is its mean F1 over seeds.
+pub(crate) fn evp_groups(data: &StudyData) -> Vec<(String, Vec<f64>)> {
+    let keys = keys(data);
+    let model_key = keys.iter().position(|(k, _)| k.starts_with("model."));
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    for c in cells(data) {
+        let Some(s) = summarize(&c.f1) else { continue };
+        let name = match model_key {
+            Some(k) => format!("{}={}", short(&keys[k].0), show(&c.values[k])),
+            None => "all configurations".to_string(),
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(s.mean),
+            None => groups.push((name, vec![s.mean])),
+        }
+    }
+    groups
+}
+
+/// Expected best F1 after n configurations (Dodge et al. 2019; Tang et al. 2020's unbiased
+/// estimator), with 95% bootstrap bands, per model group.
+pub(crate) fn draw_evp<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &StudyData,
+) -> Result<(), ReportError> {
+    let groups: Vec<(String, Vec<stats::evp::CurvePoint>)> = evp_groups(data)
+        .into_iter()
+        .map(|(name, scores)| (name, stats::evp::curve(&scores, 1000)))
+        .collect();
+    let xmax = groups
+        .iter()
+        .map(|(_, c)| c.len())
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let ys: Vec<f64> = groups
+        .iter()
+        .flat_map(|(_, c)| c.iter().flat_map(|p| [p.low, p.high]))
+        .collect();
+    let (lo, hi) = super::bounds(&ys);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "Expected best F1 after n configurations (95% bootstrap band)",
+            (FONT, 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(1f64..xmax, lo..hi)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("configurations tried (tuning budget)")
+        .y_desc("expected best F1")
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(err)?;
+    for (k, (name, points)) in groups.iter().enumerate() {
+        let color = super::PALETTE[k % super::PALETTE.len()];
+        let band: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.n as f64, p.high))
+            .chain(points.iter().rev().map(|p| (p.n as f64, p.low)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                color.mix(0.15).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.n as f64, p.mean)),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.n as f64, p.mean), 3, color.filled())),
+            )
+            .map_err(err)?;
+    }
+    super::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+}

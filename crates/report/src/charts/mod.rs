@@ -18,7 +18,8 @@ use crate::references::References;
 use crate::stats::summarize;
 use crate::ReportError;
 use grid::{
-    draw_effect as grid_effect, draw_heatmap as grid_heatmap, draw_parallel as grid_parallel,
+    draw_effect as grid_effect, draw_evp as grid_evp, draw_heatmap as grid_heatmap,
+    draw_parallel as grid_parallel,
 };
 
 /// A chart written as `<stem>.svg` and `<stem>.png`.
@@ -32,7 +33,7 @@ pub(crate) const FONT: &str = "sans-serif";
 const BASELINE: RGBColor = RGBColor(230, 120, 20);
 pub(crate) const VARIANT: RGBColor = RGBColor(40, 100, 180);
 const PUBLISHED: RGBColor = RGBColor(150, 150, 150);
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(230, 120, 20),
     RGBColor(40, 100, 180),
     RGBColor(60, 160, 80),
@@ -168,6 +169,14 @@ pub fn render_all(
                     .into(),
         });
     }
+    if !grid_keys.is_empty() && grid::evp_groups(data).iter().any(|(_, s)| s.len() >= 2) {
+        let stem = "grid-evp".to_string();
+        both!(out, stem, (900, 460), grid_evp(data));
+        charts.push(Chart {
+            stem,
+            title: "Expected validation performance (Dodge et al. 2019): the expected best F1 after trying n grid configurations, per model, with 95% bootstrap bands; where the curves part is the tuning budget at which one model beats the other".into(),
+        });
+    }
     let stem = "params-f1".to_string();
     both!(out, stem, (900, 520), draw_params(data, refs, dataset));
     charts.push(Chart {
@@ -220,7 +229,7 @@ pub(crate) fn categorical_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<(), ReportError> {

@@ -1,0 +1,406 @@
+//! A study's claims from its runs: which seeds each variant runs now, each claim's pairs,
+//! counts of what happened to each arm, and the decisions ([`crate::claims::decide`]).
+//! The runner uses it to add seeds to undecided claims; the report shows the same result.
+//!
+//! Pairs: seed s of a claim pairs the variant's run with the baseline's run at the same grid
+//! point. A pair is used once both runs are final: succeeded, or diverged (counted with the
+//! score it ended with, or dropped, as the study's `diverged_runs` says). A run that failed
+//! (crashed, out of memory, timed out) gives no score: its pair is dropped and counted,
+//! never silently. Looks use the seeds in order, so a claim waits while an earlier seed of
+//! either arm is still running.
+
+use std::collections::BTreeMap;
+
+use spec::protocol::TrialStatus;
+use spec::study::DivergedRuns;
+use spec::{Claim, ClaimMetric, Expect, Study, BASELINE};
+
+use crate::claims::{decide, ClaimAnalysis, ClaimData, Decision};
+use crate::sequential::Design;
+
+/// The default margin of `same` claims, in metric points.
+pub const DEFAULT_MARGIN: f64 = 1.0;
+
+/// One run as the results database knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub variant: String,
+    pub seed: u64,
+    pub status: TrialStatus,
+    pub em: Option<f64>,
+    pub f1: Option<f64>,
+    /// Set when this variant's run is the baseline's by construction (inert keys).
+    pub shared_with_baseline: Option<String>,
+}
+
+impl Run {
+    /// A run from a results-database row: its variant, seed, status and scores, and the
+    /// variant it shares its run with (`duplicate_of`) and why.
+    pub fn from_row(
+        variant: &str,
+        seed: i64,
+        status: TrialStatus,
+        em: Option<f64>,
+        f1: Option<f64>,
+        duplicate_of: Option<&str>,
+        duplicate_reason: Option<&str>,
+    ) -> Self {
+        let baseline = arm_name(grid_point(variant), BASELINE);
+        Run {
+            variant: variant.to_string(),
+            seed: u64::try_from(seed).unwrap_or(0),
+            status,
+            em,
+            f1,
+            shared_with_baseline: duplicate_of.filter(|d| *d == baseline).map(|_| {
+                duplicate_reason
+                    .unwrap_or("identical configuration")
+                    .to_string()
+            }),
+        }
+    }
+}
+
+/// What happened to one arm's runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArmCounts {
+    pub planned: usize,
+    pub succeeded: usize,
+    pub diverged: usize,
+    /// Failed, out of memory or timed out: no score.
+    pub failed: usize,
+    /// Pending, running or interrupted.
+    pub unfinished: usize,
+}
+
+/// One claim at one grid point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimOutcome {
+    pub claim: Claim,
+    pub grid_point: String,
+    pub variant: String,
+    pub baseline: String,
+    pub margin: f64,
+    /// Per seed in order, while both runs are final: the difference, or why it is missing.
+    pub pairs: Vec<(u64, Result<f64, String>)>,
+    pub variant_counts: ArmCounts,
+    pub baseline_counts: ArmCounts,
+    /// The analysis; `None` when the variant shares the baseline's runs by construction.
+    pub analysis: Option<ClaimAnalysis>,
+    /// Why the variant computes the same thing as the baseline, when it does.
+    pub by_construction: Option<String>,
+    /// Scores per seed on each side (for the fixed-sample intervals the report also shows).
+    pub variant_scores: Vec<f64>,
+    pub baseline_scores: Vec<f64>,
+}
+
+impl ClaimOutcome {
+    pub fn seeds_used(&self) -> usize {
+        self.pairs.iter().filter(|(_, d)| d.is_ok()).count()
+    }
+
+    pub fn label(&self) -> &'static str {
+        match (&self.by_construction, &self.analysis) {
+            (Some(_), _) => "no effect by construction",
+            (None, Some(a)) => a.decision.label(),
+            (None, None) => "inconclusive",
+        }
+    }
+}
+
+/// The study's claims and the seeds each variant runs now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyAnalysis {
+    pub claims: Vec<ClaimOutcome>,
+    /// Variant → number of seeds (the first ones of `Seeds::all`).
+    pub seeds: BTreeMap<String, usize>,
+    /// Variant → its claims' widest interval over margin (which extension runs first).
+    pub priority: BTreeMap<String, f64>,
+}
+
+fn arm_name(point: &str, ablation: &str) -> String {
+    if point.is_empty() {
+        ablation.to_string()
+    } else {
+        format!("{point}/{ablation}")
+    }
+}
+
+fn grid_point(variant: &str) -> &str {
+    variant.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+fn score(run: &Run, metric: ClaimMetric) -> Option<f64> {
+    match metric {
+        ClaimMetric::Em => run.em,
+        ClaimMetric::F1 => run.f1,
+    }
+}
+
+/// A run's contribution to a pair: its score, why it has none, or `None` while unfinished.
+fn value(run: &Run, metric: ClaimMetric, diverged: DivergedRuns) -> Option<Result<f64, String>> {
+    match run.status {
+        TrialStatus::Succeeded => {
+            Some(score(run, metric).ok_or_else(|| "no score recorded".into()))
+        }
+        TrialStatus::Diverged => Some(match diverged {
+            DivergedRuns::Score => Ok(score(run, metric).unwrap_or(0.0)),
+            DivergedRuns::Exclude => Err("diverged (excluded by diverged_runs: exclude)".into()),
+        }),
+        TrialStatus::Failed | TrialStatus::OutOfMemory | TrialStatus::TimedOut => {
+            Some(Err(format!("{} (no score)", run.status)))
+        }
+        TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted => None,
+    }
+}
+
+fn counts(runs: &[&Run]) -> ArmCounts {
+    let mut c = ArmCounts {
+        planned: runs.len(),
+        ..ArmCounts::default()
+    };
+    for r in runs {
+        match r.status {
+            TrialStatus::Succeeded => c.succeeded += 1,
+            TrialStatus::Diverged => c.diverged += 1,
+            TrialStatus::Failed | TrialStatus::OutOfMemory | TrialStatus::TimedOut => c.failed += 1,
+            _ => c.unfinished += 1,
+        }
+    }
+    c
+}
+
+/// The design every claim of `study` uses: one look for a list of seeds, the sequential
+/// looks otherwise.
+pub fn design(study: &Study) -> Design {
+    Design {
+        looks: study.seeds.looks(),
+        alpha: study.alpha,
+    }
+}
+
+/// Analyses the claims from `runs` and settles how many seeds each variant runs: every
+/// variant starts with `Seeds::initial`; a claim that asks for its next look (and has all
+/// its current seeds in) raises its variant and baseline to that many seeds.
+pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
+    let all_seeds = study.seeds.all();
+    let mut seeds: BTreeMap<String, usize> = study
+        .variant_names()
+        .into_iter()
+        .map(|v| (v, study.seeds.initial()))
+        .collect();
+    let by_variant = |v: &str| -> BTreeMap<u64, &Run> {
+        runs.iter()
+            .filter(|r| r.variant == v)
+            .map(|r| (r.seed, r))
+            .collect()
+    };
+    let points: Vec<String> = {
+        let mut p: Vec<String> = study
+            .variant_names()
+            .iter()
+            .map(|v| grid_point(v).to_string())
+            .collect();
+        p.dedup();
+        p
+    };
+    let design = design(study);
+    loop {
+        let mut outcomes = Vec::new();
+        let mut data = Vec::new();
+        for claim in &study.claims {
+            for point in &points {
+                let variant = arm_name(point, &claim.variant);
+                let baseline = arm_name(point, BASELINE);
+                let (vr, br) = (by_variant(&variant), by_variant(&baseline));
+                let n = seeds
+                    .get(&variant)
+                    .copied()
+                    .unwrap_or(0)
+                    .min(all_seeds.len());
+                let mut pairs = Vec::new();
+                let (mut vs, mut bs) = (Vec::new(), Vec::new());
+                for &s in &all_seeds[..n] {
+                    let (Some(v), Some(b)) = (vr.get(&s), br.get(&s)) else {
+                        break;
+                    };
+                    let (Some(x), Some(y)) = (
+                        value(v, claim.metric, study.diverged_runs),
+                        value(b, claim.metric, study.diverged_runs),
+                    ) else {
+                        break;
+                    };
+                    if let Ok(x) = &x {
+                        vs.push(*x);
+                    }
+                    if let Ok(y) = &y {
+                        bs.push(*y);
+                    }
+                    let d = match (x, y) {
+                        (Ok(x), Ok(y)) => Ok(x - y),
+                        (Err(e), _) => Err(format!("{variant}: {e}")),
+                        (_, Err(e)) => Err(format!("{baseline}: {e}")),
+                    };
+                    pairs.push((s, d));
+                }
+                let margin = claim.margin.unwrap_or(DEFAULT_MARGIN);
+                let by_construction = vr
+                    .values()
+                    .next()
+                    .and_then(|r| r.shared_with_baseline.clone())
+                    .filter(|_| vr.values().all(|r| r.shared_with_baseline.is_some()));
+                let vrefs: Vec<&Run> = vr.values().copied().collect();
+                let brefs: Vec<&Run> = br.values().copied().collect();
+                if by_construction.is_none() {
+                    data.push((
+                        outcomes.len(),
+                        ClaimData {
+                            expect: claim.expect,
+                            margin,
+                            pairs: pairs
+                                .iter()
+                                .map(|(_, d)| d.as_ref().ok().copied())
+                                .collect(),
+                            design: design.clone(),
+                        },
+                    ));
+                }
+                outcomes.push(ClaimOutcome {
+                    claim: claim.clone(),
+                    grid_point: point.clone(),
+                    variant,
+                    baseline,
+                    margin,
+                    pairs,
+                    variant_counts: counts(&vrefs),
+                    baseline_counts: counts(&brefs),
+                    analysis: None,
+                    by_construction,
+                    variant_scores: vs,
+                    baseline_scores: bs,
+                });
+            }
+        }
+        let claims: Vec<ClaimData> = data.iter().map(|(_, c)| c.clone()).collect();
+        let analyses = decide(&claims, study.alpha);
+        let mut changed = false;
+        let mut priority: BTreeMap<String, f64> = BTreeMap::new();
+        for ((i, c), a) in data.iter().zip(analyses) {
+            let o = &mut outcomes[*i];
+            if let Decision::Continue { next_seeds } = a.decision {
+                let have = seeds.get(&o.variant).copied().unwrap_or(0);
+                if c.pairs.len() >= have && next_seeds > have {
+                    seeds.insert(o.variant.clone(), next_seeds);
+                    let b = seeds.entry(o.baseline.clone()).or_insert(0);
+                    *b = (*b).max(next_seeds);
+                    changed = true;
+                }
+                let p = priority.entry(o.variant.clone()).or_insert(0.0);
+                *p = p.max(a.width_over_margin);
+            }
+            o.analysis = Some(a);
+        }
+        if !changed {
+            return StudyAnalysis {
+                claims: outcomes,
+                seeds,
+                priority,
+            };
+        }
+    }
+}
+
+/// True for the directions a claim can take.
+pub fn is_directional(e: Expect) -> bool {
+    e != Expect::Same
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn study(seeds: &str, claims: &str) -> Study {
+        let text = format!(
+            "name: s\nbase:\n  model: {{preset: tiny, vocab: v.txt}}\n  data: {{train: t.json, eval: e.json}}\n\
+             ablations:\n  - {{name: lr, set: {{train.learning_rate: 1.0e-3}}}}\n  - {{name: wd, set: {{train.weight_decay: 0.1}}}}\n\
+             seeds: {seeds}\nclaims:\n{claims}"
+        );
+        Study::from_yaml_str(&text, "s.yaml").unwrap()
+    }
+
+    fn run(variant: &str, seed: u64, f1: f64) -> Run {
+        Run {
+            variant: variant.into(),
+            seed,
+            status: TrialStatus::Succeeded,
+            em: Some(f1 - 10.0),
+            f1: Some(f1),
+            shared_with_baseline: None,
+        }
+    }
+
+    #[test]
+    fn undecided_claims_get_their_next_look_and_decided_ones_stop() {
+        let s = study(
+            "{min: 3, max: 7, batch: 2}",
+            "  - {variant: lr, metric: f1, expect: lower}\n  - {variant: wd, metric: f1, expect: lower}\n",
+        );
+        let mut runs = Vec::new();
+        for seed in 1..=3 {
+            runs.push(run("baseline", seed, 60.0 + seed as f64));
+            // lr: 20 points lower every time → decided at the first look.
+            runs.push(run("lr", seed, 40.0 + seed as f64));
+            // wd: about 1 point lower, noisily → needs more seeds.
+            runs.push(run(
+                "wd",
+                seed,
+                60.0 + [-1.5, -0.2, -1.0][seed as usize - 1] + seed as f64,
+            ));
+        }
+        let a = analyze(&s, &runs);
+        assert_eq!(a.claims[0].label(), "reproduced");
+        assert_eq!(a.seeds["lr"], 3);
+        assert_eq!(a.seeds["wd"], 5, "{:?}", a.claims[1].analysis);
+        assert_eq!(a.seeds["baseline"], 5);
+        // Until seeds 4 and 5 of wd and the baseline are in, nothing more is asked.
+        let again = analyze(&s, &runs);
+        assert_eq!(again.seeds, a.seeds);
+    }
+
+    #[test]
+    fn failures_are_counted_and_dropped_never_silently() {
+        let s = study(
+            "[1, 2, 3, 4]",
+            "  - {variant: lr, metric: f1, expect: lower}\n",
+        );
+        let mut runs = Vec::new();
+        for seed in 1..=4 {
+            runs.push(run("baseline", seed, 60.0));
+            let mut r = run("lr", seed, 50.0 + seed as f64 * 0.1);
+            if seed == 2 {
+                r.status = TrialStatus::Failed;
+                r.f1 = None;
+            }
+            if seed == 3 {
+                r.status = TrialStatus::Diverged;
+                r.f1 = Some(5.0);
+            }
+            runs.push(r);
+        }
+        let a = analyze(&s, &runs);
+        let c = &a.claims[0];
+        assert_eq!(c.variant_counts.failed, 1);
+        assert_eq!(c.variant_counts.diverged, 1);
+        assert_eq!(c.seeds_used(), 3, "the failed seed's pair is dropped");
+        assert!(c.pairs[1].1.as_ref().unwrap_err().contains("failed"));
+        assert_eq!(
+            c.pairs[2].1,
+            Ok(5.0 - 60.0),
+            "diverged runs count with their score"
+        );
+        // With diverged_runs: exclude, the diverged pair is dropped too.
+        let mut ex = s.clone();
+        ex.diverged_runs = DivergedRuns::Exclude;
+        assert_eq!(analyze(&ex, &runs).claims[0].seeds_used(), 2);
+    }
+}
