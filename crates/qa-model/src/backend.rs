@@ -1,12 +1,7 @@
-//! Backends compiled in, and `--device` parsing.
+//! Backends compiled in. Devices are `spec::Device` (one grammar for every crate).
 //!
 //! The CPU backend is burn-flex by default (`ndarray` as an alternative feature; see
 //! docs/benchmarks.md for why); CUDA (burn-cuda) behind the `cuda` feature.
-
-use std::fmt;
-use std::str::FromStr;
-
-use crate::error::ModelError;
 
 #[cfg(feature = "flex")]
 pub type CpuBackend = burn::backend::Flex;
@@ -40,66 +35,3 @@ pub const CPU_BACKEND_NAME: &str = if cfg!(feature = "flex") {
 } else {
     "ndarray"
 };
-
-/// A `--device` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceSpec {
-    Cpu,
-    Cuda(usize),
-}
-
-impl FromStr for DeviceSpec {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(Self::Cuda)
-                .ok_or_else(|| {
-                    ModelError::Invalid(format!(
-                        "device {s:?}: expected cpu or cuda:N (e.g. cuda:0)"
-                    ))
-                }),
-        }
-    }
-}
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Cpu => f.write_str("cpu"),
-            Self::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
-
-impl DeviceSpec {
-    /// Fails early when the binary was built without CUDA.
-    pub fn check_available(self) -> Result<(), ModelError> {
-        match self {
-            Self::Cuda(_) if !cfg!(feature = "cuda") => Err(ModelError::Invalid(format!(
-                "device {self}: this binary was built without CUDA; rebuild with `cargo build --release --features cuda`"
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_devices() {
-        assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
-        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
-        assert!("gpu"
-            .parse::<DeviceSpec>()
-            .unwrap_err()
-            .to_string()
-            .contains("cpu or cuda:N"));
-    }
-}

@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::module::{AutodiffModule, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use qa_data::rng::SplitMix64;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use spec::protocol::files;
 
@@ -91,28 +91,6 @@ pub(crate) fn save_train_state<B: AutodiffBackend>(
         )?;
         write_json_atomically(&tmp.join("state.json"), &json!(state))
     })
-}
-
-/// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
-pub(crate) fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .and_then(|v| v.get("step").and_then(Value::as_u64))
-                .is_some_and(|s| s as usize <= step)
-        })
-        .collect();
-    let body = if kept.is_empty() {
-        String::new()
-    } else {
-        kept.join("\n") + "\n"
-    };
-    Ok(spec::atomic::write_file(path, body.as_bytes())?)
 }
 
 /// What [`restore`] brings back.

@@ -18,7 +18,6 @@
 //! checkpointing ([`Run`]).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -32,7 +31,7 @@ use qa_data::features::{build_features, Feature, FeatureConfig, Split};
 use qa_data::squad::Dataset;
 use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 use serde_json::{json, Value};
-use spec::protocol::files;
+use spec::protocol::{files, MetricLine, MetricsFile, Outcome, TrialResult};
 use spec::{TrainSpec, TrialConfig};
 
 use crate::amp::{self, GradScaler};
@@ -43,22 +42,13 @@ use crate::eval::{evaluate_model, EvalPadding, EvalResult};
 use crate::model::QaModel;
 use crate::optim::{linear_schedule, AdamW, AdamWConfig};
 use crate::presets::preset_config;
-use crate::resume::{
-    epoch_order, restore, save_train_state, truncate_metrics, Restored, ResumeState,
-};
+use crate::resume::{epoch_order, restore, save_train_state, Restored, ResumeState};
 use crate::step::{for_eval, optimizer_step, StepInputs, StepOutcome, MAX_CONSECUTIVE_OVERFLOWS};
 use crate::weights::WeightSource;
 
-/// How a training run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrainStatus {
-    Succeeded,
-    /// The loss became NaN or infinite; training stopped.
-    Diverged,
-    /// Stopped on request after saving its state (`train_state/`); a rerun resumes.
-    Interrupted,
-}
+/// How a training run ended: the protocol's [`Outcome`] (`Interrupted`: stopped on request
+/// after saving its state in `train_state/`; a rerun resumes).
+pub use spec::protocol::Outcome as TrainStatus;
 
 /// The model, its config and where its tokenizer files live, ready to train or predict.
 #[derive(Debug)]
@@ -129,14 +119,14 @@ fn write_checkpoint<B: Backend>(
     })
 }
 
-/// Appends JSON lines to metrics.jsonl, flushing each (the runner tails the file).
-struct MetricsLog(std::fs::File, PathBuf);
+/// `metrics.jsonl` (the runner tails it), with errors that name it.
+struct MetricsLog(MetricsFile);
 
 impl MetricsLog {
-    fn write(&mut self, v: Value) -> Result<()> {
-        writeln!(self.0, "{v}")
-            .and_then(|_| self.0.flush())
-            .map_err(|e| ModelError::io(&self.1, e))
+    fn write(&mut self, line: &MetricLine) -> Result<()> {
+        self.0
+            .write(line)
+            .map_err(|e| ModelError::io(self.0.path(), e))
     }
 }
 
@@ -195,25 +185,8 @@ pub fn qa_loss<B: Backend>(
     (ce(start_logits, start) + ce(end_logits, end)) / 2.0
 }
 
-/// Outcome of [`train`].
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TrainResult {
-    pub status: TrainStatus,
-    #[serde(rename = "EM")]
-    pub em: f64,
-    #[serde(rename = "F1")]
-    pub f1: f64,
-    pub train_loss: f64,
-    pub examples_per_second: f64,
-    pub train_seconds: f64,
-    pub steps: usize,
-    pub train_features: usize,
-    pub eval_features: usize,
-    /// `f32`, `f16`, `bf16` (mixed precision) or `pure-bf16`.
-    pub precision: String,
-    /// Optimizer steps skipped by f16 loss scaling (inf/NaN gradients).
-    pub skipped_steps: usize,
-}
+/// Outcome of [`train`]: the protocol's `result.json` ([`TrialResult`]).
+pub use spec::protocol::TrialResult as TrainResult;
 
 /// Steps, warmup and evaluation points of a run, with HF Trainer's arithmetic: update steps
 /// per epoch = ⌊batches / accumulation⌋ (at least 1), total = `max_steps` or
@@ -381,7 +354,6 @@ pub fn train_until<B: AutodiffBackend>(
         plan.warmup_steps
     );
 
-    let metrics_path = out.join(files::METRICS);
     let mut opt = AdamW::new(
         AdamWConfig {
             beta1: t.adam_beta1,
@@ -402,20 +374,14 @@ pub fn train_until<B: AutodiffBackend>(
             opt = restored_opt;
             // Dropout masks after the resume point come from a reseeded stream.
             B::seed(device, t.seed.wrapping_add(state.step as u64));
-            truncate_metrics(&metrics_path, state.step)?;
             tracing::info!("resuming from step {} (epoch {})", state.step, state.epoch);
             state
         }
-        None => {
-            let _ = std::fs::remove_file(&metrics_path);
-            ResumeState::default()
-        }
+        None => ResumeState::default(),
     };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(|e| ModelError::io(&metrics_path, e))?;
+    let resumed_step = (state.step > 0).then_some(state.step as u64);
+    let metrics = MetricsFile::open(out, resumed_step)
+        .map_err(|e| ModelError::io(&out.join(files::METRICS), e))?;
     let mut run = Run {
         trial,
         out,
@@ -423,7 +389,7 @@ pub fn train_until<B: AutodiffBackend>(
         config,
         tokenizer_dir,
         pad_id,
-        metrics: MetricsLog(file, metrics_path),
+        metrics: MetricsLog(metrics),
         scaler: precision
             .scales_loss()
             .then(|| state.scaler.unwrap_or_default()),
@@ -437,8 +403,10 @@ pub fn train_until<B: AutodiffBackend>(
     };
     if run.state.step == 0 {
         // The model's size, for the report's parameters-vs-F1 chart.
-        run.metrics
-            .write(json!({"step": 0, "parameters": model.num_params()}))?;
+        let mut line = MetricLine::at(0);
+        line.other
+            .insert("parameters".into(), json!(model.num_params()));
+        run.metrics.write(&line)?;
     }
     let decode = DecodeConfig {
         n_best_size: t.n_best_size,
@@ -510,9 +478,12 @@ impl Run<'_> {
         let step = self.state.step;
         let (loss, grad_norm) = match outcome {
             StepOutcome::Diverged { loss } => {
-                self.metrics.write(
-                    json!({"step": step, "epoch": self.state.epoch, "loss": loss, "diverged": true}),
-                )?;
+                self.metrics.write(&MetricLine {
+                    epoch: Some(self.state.epoch as f64),
+                    loss: Some(loss).filter(|l| l.is_finite()),
+                    diverged: true,
+                    ..MetricLine::at(step as u64)
+                })?;
                 tracing::warn!("loss is {loss} at step {step}: training diverged");
                 return Ok(false);
             }
@@ -525,9 +496,13 @@ impl Run<'_> {
                     step + 1
                 );
                 if self.overflows >= MAX_CONSECUTIVE_OVERFLOWS {
-                    self.metrics
-                        .write(json!({"step": step, "epoch": self.state.epoch,
-                        "loss": loss, "loss_scale": scale, "diverged": true}))?;
+                    self.metrics.write(&MetricLine {
+                        epoch: Some(self.state.epoch as f64),
+                        loss: Some(loss).filter(|l| l.is_finite()),
+                        loss_scale: Some(scale),
+                        diverged: true,
+                        ..MetricLine::at(step as u64)
+                    })?;
                     tracing::warn!(
                         "{} optimizer steps in a row overflowed in f16 (scale {scale}): training diverged",
                         self.overflows
@@ -561,14 +536,16 @@ impl Run<'_> {
             let loss = self.window.loss / self.window.steps.max(1) as f64;
             let epoch =
                 self.state.epoch as f64 + (step as f64 / plan.updates_per_epoch as f64).fract();
-            let mut line = json!({
-                "step": step, "epoch": epoch, "loss": loss, "learning_rate": lr,
-                "grad_norm": grad_norm, "examples_per_second": eps, "elapsed_seconds": elapsed,
-            });
-            if let (Some(s), Value::Object(m)) = (&self.scaler, &mut line) {
-                m.insert("loss_scale".into(), json!(s.scale));
-            }
-            self.metrics.write(line)?;
+            self.metrics.write(&MetricLine {
+                epoch: Some(epoch),
+                elapsed_seconds: Some(elapsed),
+                loss: Some(loss).filter(|l| l.is_finite()),
+                learning_rate: Some(lr),
+                grad_norm: Some(grad_norm).filter(|g| g.is_finite()),
+                examples_per_second: Some(eps),
+                loss_scale: self.scaler.map(|s| s.scale),
+                ..MetricLine::at(step as u64)
+            })?;
             tracing::info!(
                 "step {step}/{} loss {loss:.4} lr {lr:.2e} {eps:.1} ex/s ETA {eta:.0}s",
                 plan.total_steps
@@ -598,9 +575,12 @@ impl Run<'_> {
             device,
         )?;
         let step = self.state.step;
-        self.metrics
-            .write(json!({"step": step, "epoch": self.state.epoch,
-            "eval_em": r.scores.em, "eval_f1": r.scores.f1}))?;
+        self.metrics.write(&MetricLine {
+            epoch: Some(self.state.epoch as f64),
+            eval_em: Some(r.scores.em),
+            eval_f1: Some(r.scores.f1),
+            ..MetricLine::at(step as u64)
+        })?;
         tracing::info!(
             "eval at step {step}: EM {:.3} F1 {:.3}",
             r.scores.em,
@@ -644,20 +624,30 @@ impl Run<'_> {
             .as_ref()
             .map(|r| (r.scores.em, r.scores.f1))
             .unwrap_or((0.0, 0.0));
-        let result = TrainResult {
+        let mut result = TrialResult {
             status,
             em,
             f1,
-            train_loss: self.state.loss_sum / self.state.loss_count.max(1) as f64,
-            examples_per_second: self.state.examples_seen as f64 / train_seconds.max(1e-9),
-            train_seconds,
-            steps: self.state.step,
-            train_features: data.train_features.len(),
-            eval_features: data.eval_features.len(),
-            precision: precision.to_string(),
-            skipped_steps: self.skipped,
+            steps: self.state.step as u64,
+            train_loss: Some(self.state.loss_sum / self.state.loss_count.max(1) as f64),
+            train_seconds: Some(train_seconds),
+            examples_per_second: Some(self.state.examples_seen as f64 / train_seconds.max(1e-9)),
+            details: Default::default(),
         };
-        if status == TrainStatus::Interrupted {
+        let details = [
+            ("train_features", json!(data.train_features.len())),
+            ("eval_features", json!(data.eval_features.len())),
+            ("precision", json!(precision.to_string())),
+            ("skipped_steps", json!(self.skipped)),
+            ("seed", json!(self.trial.train.seed)),
+            ("arch", json!(self.config.arch)),
+            ("backend", json!(std::any::type_name::<B>())),
+            ("inert_model_config_keys", json!(self.config.inert_keys())),
+        ];
+        result
+            .details
+            .extend(details.into_iter().map(|(k, v)| (k.to_string(), v)));
+        if status == Outcome::Interrupted {
             return Ok(result);
         }
         write_checkpoint(
@@ -667,18 +657,7 @@ impl Run<'_> {
             self.trial,
             self.tokenizer_dir.as_deref(),
         )?;
-        let mut v =
-            serde_json::to_value(&result).map_err(|e| ModelError::Invalid(e.to_string()))?;
-        if let Value::Object(m) = &mut v {
-            m.insert("seed".into(), json!(self.trial.train.seed));
-            m.insert("arch".into(), json!(self.config.arch));
-            m.insert("backend".into(), json!(std::any::type_name::<B>()));
-            m.insert(
-                "inert_model_config_keys".into(),
-                json!(self.config.inert_keys()),
-            );
-        }
-        write_json_atomically(&self.out.join(files::RESULT), &v)?;
+        result.write(self.out)?;
         // Only now is the run complete; until here a kill resumes from the last state.
         let _ = std::fs::remove_dir_all(self.out.join(files::TRAIN_STATE));
         Ok(result)

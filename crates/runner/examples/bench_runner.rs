@@ -60,7 +60,7 @@ fn main() {
         .entries
         .iter()
         .take(100)
-        .map(|e| e.trial_id.clone())
+        .map(|e| e.trial_id.to_string())
         .collect();
     let t = Instant::now();
     let mut offset = 0u64;
@@ -128,16 +128,16 @@ print(time.perf_counter() - t)
     std::env::set_var("FAKE_TRIAL_STEP_MS", "0");
     let mut opts =
         runner::RunOptions::new(dir.join("sweep.db"), vec![fake.clone().into_os_string()]);
-    opts.devices = vec!["cpu".into()];
+    opts.devices = vec![spec::Device::Cpu];
     let t = Instant::now();
-    let summary = runner::run_local(&plan, &opts).unwrap();
+    let summary = runner::run(&plan, &opts, &runner::ExecutorKind::Local).unwrap();
     let runner_s = t.elapsed().as_secs_f64();
     assert_eq!(summary.outcomes.values().sum::<usize>(), n);
     let direct_dir = dir.join("direct");
     let t = Instant::now();
     for e in &plan.entries {
-        let d = direct_dir.join(&e.trial_id);
-        runner::trial_dir::prepare(&d, &e.trial.config, "cpu").unwrap();
+        let d = direct_dir.join(e.trial_id.as_str());
+        runner::trial_dir::prepare(&d, &e.trial.config, spec::Device::Cpu).unwrap();
         let st = Command::new(&fake)
             .arg(&d)
             .args(["--device", "cpu"])

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use qa_data::squad::Dataset;
 use serde_json::Value;
-use spec::protocol::{files, TrialStatus};
+use spec::protocol::{files, TrialId, TrialResult, TrialStatus};
 use store::{EnvironmentRow, Finish, Store};
 
 use crate::outcome::{classify, Stop};
@@ -20,7 +20,7 @@ use crate::RunnerError;
 /// What the runner knows of a running attempt.
 #[derive(Debug, Clone)]
 pub(crate) struct Attempt {
-    pub trial_id: String,
+    pub trial_id: TrialId,
     pub attempt: u32,
     /// `variant (seed N)`, for logs.
     pub label: String,
@@ -32,23 +32,25 @@ pub(crate) struct Attempt {
     pub stderr_from: u64,
     /// How far into metrics.jsonl the database is.
     pub offset: u64,
+    pub started: Instant,
+    pub last_ingest: Instant,
 }
 
 impl Attempt {
     pub fn new(
         workdir: &Path,
-        claimed_id: &str,
+        trial_id: &TrialId,
         attempt: u32,
         config: &spec::TrialConfig,
         label: &str,
         device: &str,
     ) -> Self {
-        let dir = trial_dir::trial_dir(workdir, claimed_id);
+        let dir = trial_id.dir_in(workdir);
         let stderr_from = std::fs::metadata(dir.join(files::STDERR))
             .map(|m| m.len())
             .unwrap_or(0);
         Attempt {
-            trial_id: claimed_id.to_string(),
+            trial_id: trial_id.clone(),
             attempt,
             label: label.to_string(),
             device: device.to_string(),
@@ -58,76 +60,24 @@ impl Attempt {
             dir,
             stderr_from,
             offset: 0,
+            started: Instant::now(),
+            last_ingest: Instant::now(),
         }
     }
 }
 
-/// Who this runner is, once registered.
-#[derive(Debug, Clone)]
-pub(crate) struct RunnerIdentity {
-    pub host: String,
-    pub pid: u32,
-    pub id: String,
-    pub lease: f64,
-}
-
-/// Signals to the runner: how many SIGINT/SIGTERM so far, and a channel that wakes the
-/// main loop on those and on SIGCHLD.
+/// How an attempt ended, as its executor saw it.
 #[derive(Debug)]
-pub(crate) struct Interrupts {
-    pub count: Arc<AtomicUsize>,
-    pub wake: std::sync::mpsc::Receiver<()>,
-    pub handle: signal_hook::iterator::Handle,
-}
-
-impl Interrupts {
-    pub fn install() -> Result<Self, RunnerError> {
-        let count = Arc::new(AtomicUsize::new(0));
-        let (tx, wake) = std::sync::mpsc::channel::<()>();
-        let handle = watch_signals(Arc::clone(&count), tx)?;
-        Ok(Interrupts {
-            count,
-            wake,
-            handle,
-        })
-    }
-
-    pub fn signals(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
-/// What every executor does first: records the plan (extended as far as a sequential
-/// study's finished runs already ask), registers this runner (lease and heartbeat), and
-/// marks trials left running by dead runners interrupted so they resume. Returns the
-/// runner's identity and the plan to run.
-pub(crate) fn start_run(
-    store: &mut Store,
-    plan: &Plan,
-    opts: &crate::RunOptions,
-) -> Result<(RunnerIdentity, Plan), RunnerError> {
-    let host = crate::host_name();
-    let pid = std::process::id();
-    let id = format!("{host}:{pid}:{}", hash_hex(store::now_text().as_bytes(), 8));
-    let lease = opts.lease.as_secs_f64();
-    store.heartbeat(&id, &host, pid, lease)?;
-    for r in store.reclaim_orphans(&|h, p| h == host && crate::pid_is_dead(p))? {
-        tracing::info!(
-            "trial {} was left running by {} and is now interrupted; it will resume",
-            r.trial_id,
-            r.owner.as_deref().unwrap_or("an unknown runner")
-        );
-    }
-    let plan = crate::sequential::settle(plan.clone(), store)?;
-    Ok((
-        RunnerIdentity {
-            host,
-            pid,
-            id,
-            lease,
-        },
-        plan,
-    ))
+pub(crate) struct Ended {
+    pub attempt: Attempt,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// What the runner did to it.
+    pub stop: Stop,
+    /// What the executor adds (a Slurm state).
+    pub note: Option<String>,
+    /// Cancelled by the user outside the runner (`scancel`): not resubmitted in this run.
+    pub cancelled: bool,
 }
 
 /// Caches of things several trials share.
@@ -143,13 +93,14 @@ pub(crate) fn ingest(
     store: &mut Store,
     final_read: bool,
 ) -> Result<Option<String>, RunnerError> {
+    a.last_ingest = Instant::now();
     let from = if final_read { 0 } else { a.offset };
     let chunk = read_metrics(&a.dir, from)?;
     if chunk.metrics.is_empty() && chunk.evals.is_empty() && !chunk.rewound && !final_read {
         return Ok(None);
     }
     store.ingest_metrics(
-        &a.trial_id,
+        a.trial_id.as_str(),
         &chunk.metrics,
         &chunk.evals,
         chunk.offset,
@@ -169,28 +120,21 @@ pub(crate) fn ingest(
 }
 
 /// Records an ended attempt: its outcome, final metrics, predictions and environment, in
-/// that order, then releases the trial. `note` adds what the executor knows (a scheduler
-/// state). Returns the status and a one-line summary for the caller to show.
-#[allow(clippy::too_many_arguments)]
+/// that order, then releases the trial. Returns the status and a one-line summary for the
+/// caller to show.
 pub(crate) fn record_end(
     store: &mut Store,
     runner: &str,
     host: &str,
-    a: &mut Attempt,
-    code: Option<i32>,
-    signal: Option<i32>,
-    stop: Stop,
-    note: Option<String>,
-    seconds: f64,
+    ended: &mut Ended,
     shared: &mut Shared,
 ) -> Result<(TrialStatus, String), RunnerError> {
+    let (code, signal) = (ended.code, ended.signal);
+    let seconds = ended.attempt.started.elapsed().as_secs_f64();
+    let a = &mut ended.attempt;
     let stderr_tail = log_tail(&a.dir.join(files::STDERR), a.stderr_from, 20);
-    let result = read_json(&a.dir, files::RESULT);
-    let result_status = result
-        .as_ref()
-        .and_then(|m| m.get("status"))
-        .and_then(Value::as_str);
-    let (trial_status, error) = classify(code, signal, stop, result_status, stderr_tail.as_deref());
+    let result = TrialResult::read(&a.dir);
+    let (trial_status, error) = classify(code, signal, ended.stop, &result, stderr_tail.as_deref());
     ingest(a, store, true)?;
     let mut f = Finish::new(trial_status);
     f.exit_code = code;
@@ -206,20 +150,19 @@ pub(crate) fn record_end(
         }
         (_, e, _) => e,
     };
-    let error = match (note, error) {
+    let error = match (ended.note.clone(), error) {
         (Some(n), Some(e)) => Some(format!("{n}; {e}")),
         (n, e) => n.or(e),
     };
     f.error = error.clone();
     f.stderr_tail = stderr_tail;
-    if let Some(m) = &result {
-        let num = |k: &str| m.get(k).and_then(Value::as_f64);
-        f.em = num("EM");
-        f.f1 = num("F1");
-        f.train_loss = num("train_loss");
-        f.train_seconds = num("train_seconds");
-        f.examples_per_second = num("examples_per_second");
-        f.steps = m.get("steps").and_then(Value::as_i64);
+    if let Ok(Some(r)) = &result {
+        f.em = Some(r.em);
+        f.f1 = Some(r.f1);
+        f.train_loss = r.train_loss;
+        f.train_seconds = r.train_seconds;
+        f.examples_per_second = r.examples_per_second;
+        f.steps = i64::try_from(r.steps).ok();
     }
     if trial_status == TrialStatus::Succeeded {
         let predictions = match eval_set(shared, &a.eval_path) {
@@ -233,9 +176,9 @@ pub(crate) fn record_end(
             }
         };
         let env = environment(a, host, shared);
-        store.save_outputs(&a.trial_id, &predictions, Some(&env))?;
+        store.save_outputs(a.trial_id.as_str(), &predictions, Some(&env))?;
     }
-    let held = store.finish(&a.trial_id, a.attempt, runner, &f)?;
+    let held = store.finish(a.trial_id.as_str(), a.attempt, runner, &f)?;
     if !held {
         tracing::warn!(
             "{}: another runner took this trial over; its result is theirs to record",
@@ -304,8 +247,8 @@ fn environment(r: &Attempt, host: &str, shared: &mut Shared) -> EnvironmentRow {
 }
 
 /// `variant (seed N)` for each trial id, naming every variant that shares it.
-pub(crate) fn trial_labels(plan: &Plan) -> HashMap<String, String> {
-    let mut labels: HashMap<String, String> = HashMap::new();
+pub(crate) fn trial_labels(plan: &Plan) -> HashMap<TrialId, String> {
+    let mut labels: HashMap<TrialId, String> = HashMap::new();
     for e in &plan.entries {
         let l = format!("{} (seed {})", e.trial.variant, e.trial.seed);
         labels
@@ -320,7 +263,7 @@ pub(crate) fn trial_labels(plan: &Plan) -> HashMap<String, String> {
 }
 
 /// The label of `trial_id` from [`trial_labels`], or the id itself.
-pub(crate) fn label_of(labels: &HashMap<String, String>, trial_id: &str) -> String {
+pub(crate) fn label_of(labels: &HashMap<TrialId, String>, trial_id: &TrialId) -> String {
     labels
         .get(trial_id)
         .cloned()
@@ -339,32 +282,4 @@ pub(crate) fn distinct_with(
     ids.sort_unstable();
     ids.dedup();
     ids.len()
-}
-
-/// SIGINT/SIGTERM to the runner count up (the main loop drains at 1 and kills at 2); they
-/// and SIGCHLD (a child ended) wake the main loop at once.
-fn watch_signals(
-    count: Arc<AtomicUsize>,
-    wake: std::sync::mpsc::Sender<()>,
-) -> Result<signal_hook::iterator::Handle, RunnerError> {
-    use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGCHLD]).map_err(|e| {
-            RunnerError::Io {
-                path: "signal handler".into(),
-                source: e,
-            }
-        })?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if sig != SIGCHLD {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-            if wake.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(handle)
 }

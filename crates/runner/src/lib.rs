@@ -1,26 +1,51 @@
 //! The sweep runner: plans a study into trials ([`plan`]), checks its inputs ([`check`]),
-//! runs trials as child processes on local devices ([`local`]) and records everything in
-//! the results database, of which it is the only writer. It never links burn: a trial is
-//! a process speaking the protocol of `spec::protocol` (`sweep trial DIR`, or the test
-//! suite's fake trial). Lifecycle and crash safety: `docs/trial-lifecycle.md`.
+//! runs them through one scheduler loop ([`scheduler`]) on an executor (child processes
+//! on local devices, [`local`]; Slurm array jobs, [`slurm`]) and records everything in the
+//! results database, of which it is the only writer ([`db`]). It never links burn: a trial
+//! is a process speaking `spec::protocol` (`sweep trial DIR`, or the test suite's fake
+//! trial), both built on [`trial_process`]. Lifecycle and crash safety:
+//! `docs/trial-lifecycle.md`.
 
 mod attempt;
 pub mod check;
+pub mod db;
+mod executor;
 pub mod export;
-pub mod local;
+mod local;
 pub mod outcome;
 pub mod plan;
 mod progress;
+pub mod scheduler;
 pub mod sequential;
+mod signals;
 pub mod slurm;
 pub mod trial_dir;
+pub mod trial_process;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use local::{run_local, RunSummary};
+use spec::protocol::TrialStatus;
+use spec::Device;
+
+pub use db::{FaultPlan, RetryPolicy};
 pub use plan::{plan, plan_with, Plan, PlanEntry};
+pub use scheduler::{run, ExecutorKind};
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSummary {
+    /// Final status counts of this run's attempts.
+    pub outcomes: HashMap<TrialStatus, usize>,
+    /// Trials the plan shares between variants (run once).
+    pub distinct_trials: usize,
+    /// Trials already finished before this run.
+    pub already_done: usize,
+    /// The run was stopped by a signal (drained locally, detached from Slurm).
+    pub interrupted: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -38,6 +63,13 @@ pub enum RunnerError {
     },
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the results database failed at {operation} (after {retries} retries): {source}")]
+    Database {
+        operation: String,
+        retries: u32,
+        #[source]
+        source: store::StoreError,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -49,8 +81,8 @@ pub struct RunOptions {
     pub db: PathBuf,
     /// Where trial folders go (`<workdir>/trials/<id>`).
     pub workdir: PathBuf,
-    /// `cpu` or `cuda:N`, one slot group each.
-    pub devices: Vec<String>,
+    /// One slot group each.
+    pub devices: Vec<Device>,
     /// Concurrent trials per device.
     pub per_device: usize,
     /// Extra attempts for failed, out-of-memory and timed-out trials.
@@ -67,6 +99,10 @@ pub struct RunOptions {
     /// The longest the runner sleeps between looks at its children and their files (a
     /// child's exit or a signal wakes it at once).
     pub poll: Duration,
+    /// How long transient database failures are retried before the run drains and stops.
+    pub retry: RetryPolicy,
+    /// Test hook: database failures to inject ([`FaultPlan`]). `None` in real runs.
+    pub faults: Option<FaultPlan>,
 }
 
 impl RunOptions {
@@ -80,7 +116,7 @@ impl RunOptions {
         RunOptions {
             db,
             workdir,
-            devices: vec!["cpu".into()],
+            devices: vec![Device::Cpu],
             per_device: 1,
             retries: 0,
             trial_timeout: None,
@@ -89,37 +125,49 @@ impl RunOptions {
             lease: Duration::from_secs(60),
             kill_grace: Duration::from_secs(30),
             poll: Duration::from_millis(500),
+            retry: RetryPolicy::default(),
+            faults: None,
         }
+    }
+
+    /// Test and benchmark knobs from the environment: `SWEEP_POLL_MS` (the poll),
+    /// `SWEEP_KILL_GRACE_S` (SIGTERM to SIGKILL).
+    pub fn with_env_overrides(mut self) -> Self {
+        if let Some(ms) = std::env::var("SWEEP_POLL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            self.poll = Duration::from_millis(ms);
+        }
+        if let Some(s) = std::env::var("SWEEP_KILL_GRACE_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            self.kill_grace = Duration::from_secs_f64(s);
+        }
+        self
     }
 }
 
-/// `cpu`, `cuda:N` or a comma-separated list of them.
-pub fn parse_devices(text: &str) -> Result<Vec<String>, RunnerError> {
-    let mut out = Vec::new();
-    for d in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let ok = d == "cpu"
-            || d.strip_prefix("cuda:")
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
-            return Err(RunnerError::Invalid(format!(
-                "--devices: {d:?} is not a device; expected cpu or cuda:N (e.g. cuda:0,cuda:1)"
-            )));
-        }
-        if out.iter().any(|o| o == d) {
-            return Err(RunnerError::Invalid(format!(
-                "--devices: {d} is listed twice; use --per-device for several trials per device"
-            )));
-        }
-        out.push(d.to_string());
+/// `sweep run`'s exit code after a run: 130 when it was interrupted, 0 when every trial of
+/// the study succeeded (or is still running in another runner), 1 when some did not.
+pub fn exit_code(summary: &RunSummary, rows: &[store::StudyTrialRow]) -> i32 {
+    if summary.interrupted {
+        return 130;
     }
-    if out.is_empty() {
-        return Err(RunnerError::Invalid("--devices: no device given".into()));
+    let all_ok = rows
+        .iter()
+        .all(|r| matches!(r.status, TrialStatus::Succeeded | TrialStatus::Running));
+    if all_ok {
+        0
+    } else {
+        1
     }
-    Ok(out)
 }
 
 /// Every visible GPU (`nvidia-smi -L`, limited by `CUDA_VISIBLE_DEVICES`), else `cpu`.
-pub fn default_devices() -> Vec<String> {
+pub fn default_devices() -> Vec<Device> {
     let listed = std::process::Command::new("nvidia-smi")
         .arg("-L")
         .output()
@@ -139,14 +187,14 @@ pub fn default_devices() -> Vec<String> {
             .map(String::from)
             .collect()
     });
-    let ids: Vec<String> = match visible {
-        Some(v) => v,
-        None => (0..listed).map(|i| i.to_string()).collect(),
+    let ids: Vec<u32> = match visible {
+        Some(v) => v.iter().filter_map(|i| i.parse().ok()).collect(),
+        None => (0..listed as u32).collect(),
     };
     if listed == 0 || ids.is_empty() {
-        vec!["cpu".into()]
+        vec![Device::Cpu]
     } else {
-        ids.iter().map(|i| format!("cuda:{i}")).collect()
+        ids.into_iter().map(Device::Cuda).collect()
     }
 }
 
@@ -173,24 +221,6 @@ pub fn pid_is_dead(pid: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn devices_parse_with_clear_errors() {
-        assert_eq!(
-            parse_devices("cuda:0, cuda:1").unwrap(),
-            ["cuda:0", "cuda:1"]
-        );
-        assert_eq!(parse_devices("cpu").unwrap(), ["cpu"]);
-        assert!(parse_devices("gpu0")
-            .unwrap_err()
-            .to_string()
-            .contains("gpu0"));
-        assert!(parse_devices("cpu,cpu")
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
-        assert!(parse_devices("").is_err());
-    }
 
     #[test]
     fn own_pid_is_alive() {

@@ -1,7 +1,7 @@
 //! How an attempt ended, from the process's exit status, what the runner did to it, the
 //! trial's `result.json` and its stderr. Signals and exit codes stay distinct.
 
-use spec::protocol::{exit, TrialStatus};
+use spec::protocol::{exit, mentions_out_of_memory, Outcome, TrialResult, TrialStatus};
 
 /// What the runner itself did to the process, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,35 +14,39 @@ pub enum Stop {
     Drain,
 }
 
-/// Classifies an ended attempt; the string explains failures in words.
+/// Classifies an ended attempt; the string explains failures in words. `result` is what
+/// [`TrialResult::read`] found in the trial folder.
 pub fn classify(
     code: Option<i32>,
     signal: Option<i32>,
     stop: Stop,
-    result_status: Option<&str>,
+    result: &Result<Option<TrialResult>, String>,
     stderr_tail: Option<&str>,
 ) -> (TrialStatus, Option<String>) {
-    let oom_text = stderr_tail.is_some_and(|t| {
-        let t = t.to_lowercase();
-        t.contains("out of memory")
-            || t.contains("outofmemory")
-            || t.contains("memory allocation failed")
-    });
+    let oom_text = stderr_tail.is_some_and(mentions_out_of_memory);
     match (stop, code, signal) {
         (Stop::Timeout, _, _) => (
             TrialStatus::TimedOut,
             Some("stopped by the runner: --trial-timeout reached".into()),
         ),
-        (_, Some(exit::SUCCEEDED), _) => match result_status {
-            Some("succeeded") => (TrialStatus::Succeeded, None),
-            Some("diverged") => (TrialStatus::Diverged, Some("loss became NaN/inf".into())),
-            Some(other) => (
-                TrialStatus::Failed,
-                Some(format!("exited 0 but result.json says status {other:?}")),
-            ),
-            None => (
+        (_, Some(exit::SUCCEEDED), _) => match result {
+            Ok(Some(r)) => match r.status {
+                Outcome::Succeeded => (TrialStatus::Succeeded, None),
+                Outcome::Diverged => {
+                    (TrialStatus::Diverged, Some("loss became NaN/inf".into()))
+                }
+                Outcome::Interrupted => (
+                    TrialStatus::Failed,
+                    Some("exited 0 but result.json says interrupted".into()),
+                ),
+            },
+            Ok(None) => (
                 TrialStatus::Failed,
                 Some("exited 0 without writing result.json".into()),
+            ),
+            Err(e) => (
+                TrialStatus::Failed,
+                Some(format!("exited 0 with an unreadable result: {e}")),
             ),
         },
         (_, Some(exit::DIVERGED), _) => (TrialStatus::Diverged, Some("loss became NaN/inf".into())),
@@ -77,15 +81,44 @@ pub fn classify(
 mod tests {
     use super::*;
 
+    fn result(status: Outcome) -> Result<Option<TrialResult>, String> {
+        Ok(Some(TrialResult {
+            status,
+            em: 1.0,
+            f1: 2.0,
+            steps: 3,
+            train_loss: None,
+            train_seconds: None,
+            examples_per_second: None,
+            details: Default::default(),
+        }))
+    }
+
     #[test]
     fn exit_statuses_map_to_outcomes() {
-        let c = |code, signal, stop, result, err| classify(code, signal, stop, result, err).0;
+        let c = |code, signal, stop, result: Option<Outcome>, err| {
+            let r = result.map_or(Ok(None), self::result);
+            classify(code, signal, stop, &r, err).0
+        };
         use TrialStatus::*;
         assert_eq!(
-            c(Some(0), None, Stop::None, Some("succeeded"), None),
+            c(Some(0), None, Stop::None, Some(Outcome::Succeeded), None),
             Succeeded
         );
+        assert_eq!(
+            c(Some(0), None, Stop::None, Some(Outcome::Diverged), None),
+            Diverged
+        );
         assert_eq!(c(Some(0), None, Stop::None, None, None), Failed);
+        let (status, why) = classify(
+            Some(0),
+            None,
+            Stop::None,
+            &Err("result.json: missing field `EM`".into()),
+            None,
+        );
+        assert_eq!(status, Failed);
+        assert!(why.unwrap().contains("missing field `EM`"));
         assert_eq!(c(Some(3), None, Stop::None, None, None), Diverged);
         assert_eq!(c(Some(4), None, Stop::Drain, None, None), Interrupted);
         assert_eq!(c(Some(4), None, Stop::Timeout, None, None), TimedOut);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use spec::model_keys::{key_effect, Arch, KeyEffect};
+use spec::protocol::TrialId;
 use spec::{PlannedTrial, Study, TrialConfig};
 
 use crate::RunnerError;
@@ -17,7 +18,7 @@ use crate::RunnerError;
 pub struct PlanEntry {
     pub trial: PlannedTrial,
     /// Hex SHA-256 prefix of the canonical effective config (seed included).
-    pub trial_id: String,
+    pub trial_id: TrialId,
     /// Canonical JSON of what can change the result.
     pub effective_config: String,
     /// The earlier variant this one shares its run with, and why.
@@ -53,7 +54,7 @@ impl Plan {
                     grid_point: e.trial.grid_point.clone(),
                     seed: e.trial.seed,
                     params: serde_json::to_string(&e.trial.params)?,
-                    trial_id: e.trial_id.clone(),
+                    trial_id: e.trial_id.to_string(),
                     effective_config: e.effective_config.clone(),
                     config: serde_json::to_string(&e.trial.config)?,
                     duplicate_of: e.duplicate_of.clone(),
@@ -116,7 +117,7 @@ pub fn plan_with_seeds(
         t.ordinal = i;
     }
     let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
-    let mut first_by_id: HashMap<String, usize> = HashMap::new();
+    let mut first_by_id: HashMap<TrialId, usize> = HashMap::new();
     let mut entries: Vec<PlanEntry> = Vec::with_capacity(trials.len());
     for trial in trials {
         let init_config = match &trial.config.model.init {
@@ -140,7 +141,8 @@ pub fn plan_with_seeds(
         let arch = arch_of(&trial.config, init_config.as_ref());
         let effective = effective_config(&trial.config, arch, init_config.as_ref())?;
         let text = canonical_json(&effective);
-        let trial_id = hash_hex(text.as_bytes(), 16);
+        let trial_id =
+            TrialId::parse(&hash_hex(text.as_bytes(), 16)).map_err(RunnerError::Invalid)?;
         let (duplicate_of, duplicate_reason) = match first_by_id.get(&trial_id) {
             Some(&i) => {
                 let first = &entries[i];

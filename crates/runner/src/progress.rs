@@ -49,9 +49,19 @@ impl Progress {
         }
     }
 
-    /// A sequential study added trials.
+    /// The number of distinct trials (a sequential study adds some as it goes).
     pub fn set_total(&self, total: u64) {
         self.overall.set_length(total);
+    }
+
+    /// Trials already done when the run started.
+    pub fn set_done(&self, done: u64) {
+        self.overall.set_position(done);
+    }
+
+    /// A trial recorded as done without a line of its own (recovered from its folder).
+    pub fn inc_done(&self) {
+        self.overall.inc(1);
     }
 
     pub fn finish(&self) {

@@ -8,7 +8,8 @@
 //! script forwards SIGTERM (scancel, preemption, `--signal` before the time limit) to the
 //! trial, which saves its state, and records the trial's exit code next to it; such a
 //! trial is resubmitted and resumes. The runner may exit at any time: the next `sweep run`
-//! finds the job ids in the database and reattaches.
+//! finds the job ids in the database and reattaches. The loop around this is the
+//! scheduler's ([`crate::scheduler`]), shared with the local executor.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -18,16 +19,14 @@ use std::time::{Duration, Instant};
 
 use spec::protocol::TrialStatus;
 use spec::slurm::{time_limit_seconds, SlurmSpec};
-use spec::TrialConfig;
+use spec::Device;
 use store::Store;
 
-use crate::attempt::Interrupts;
-use crate::attempt::{
-    ingest, label_of, record_end, start_run, trial_labels, Attempt, RunnerIdentity, Shared,
-};
+use crate::attempt::{Attempt, Ended};
+use crate::executor::{AfterInterrupt, Claim, Executor, Handle, LaunchReport, Launched};
 use crate::outcome::Stop;
 use crate::plan::{hash_hex, Plan};
-use crate::{host_name, RunOptions, RunSummary, RunnerError};
+use crate::{host_name, RunOptions, RunnerError};
 
 /// The executor name recorded on attempts.
 pub const EXECUTOR: &str = "slurm";
@@ -48,11 +47,11 @@ fn io(what: &str, e: std::io::Error) -> RunnerError {
 }
 
 /// The device a task's trial uses: the GPU Slurm gives it, or the CPU.
-fn task_device(spec: &SlurmSpec) -> &'static str {
+fn task_device(spec: &SlurmSpec) -> Device {
     if spec.gres.as_deref().is_some_and(|g| g.contains("gpu")) {
-        "cuda:0"
+        Device::Cuda(0)
     } else {
-        "cpu"
+        Device::Cpu
     }
 }
 
@@ -265,242 +264,195 @@ const TERMINAL: [&str; 10] = [
     "REVOKED",
 ];
 
-struct Tracked {
-    a: Attempt,
-    job: String,
-    started: Instant,
-    last_ingest: Instant,
+/// Follows Slurm array tasks: submits what the scheduler claims as one array per batch,
+/// asks `sacct`/`squeue` about them every `poll`, and maps their end to outcomes.
+pub(crate) struct SlurmExecutor {
+    spec: SlurmSpec,
+    poll: Duration,
+    trial_command: Vec<OsString>,
+    study: String,
+    slurm_dir: PathBuf,
+    tracked: Vec<(Attempt, String)>,
+    last_poll: Option<Instant>,
 }
 
-/// Submits the study's pending trials to Slurm and follows them until every trial is done
-/// (or cannot run now). Ctrl-C detaches: jobs keep running; `sweep run` again reattaches.
-pub fn run_slurm(
-    plan: &Plan,
-    opts: &RunOptions,
-    slurm: &SlurmOptions,
-) -> Result<RunSummary, RunnerError> {
-    let mut store = Store::open(&opts.db)?;
-    // Scheduler jobs can wait in the queue for days; the lease only guards this process.
-    let (
-        RunnerIdentity {
-            host,
-            pid,
-            id: runner_id,
-            lease,
-        },
-        mut plan,
-    ) = start_run(&mut store, plan, opts)?;
-    let study = plan.study.clone();
-    let interrupts = Interrupts::install()?;
-    let mut labels = trial_labels(&plan);
-    let device = task_device(&slurm.spec);
-    let slurm_dir = opts.workdir.join("slurm");
-    std::fs::create_dir_all(&slurm_dir).map_err(|e| io(&slurm_dir.display().to_string(), e))?;
-    let mut summary = RunSummary {
-        distinct_trials: plan.distinct_trials(),
-        ..RunSummary::default()
-    };
-    let mut shared = Shared::default();
-    let mut tracked: Vec<Tracked> = Vec::new();
-    // Trials not to resubmit in this run: cancelled by the user, or stopped too often.
-    let mut held_back: Vec<String> = Vec::new();
-    let mut interruptions: HashMap<String, u32> = HashMap::new();
-
-    // Reattach to jobs a previous runner submitted.
-    for (trial_id, attempt, job) in store.scheduler_jobs(&study.name, EXECUTOR)? {
-        store.adopt(&trial_id, &runner_id, lease)?;
-        let config = trial_config(&store, &trial_id)?;
-        let label = label_of(&labels, &trial_id);
-        tracing::info!("reattached to {label}: slurm job {job}");
-        tracked.push(Tracked {
-            a: Attempt::new(&opts.workdir, &trial_id, attempt, &config, &label, device),
-            job,
-            started: Instant::now(),
-            last_ingest: Instant::now(),
-        });
+impl SlurmExecutor {
+    pub fn new(opts: &RunOptions, slurm: &SlurmOptions, study: &str) -> Result<Self, RunnerError> {
+        let slurm_dir = opts.workdir.join("slurm");
+        std::fs::create_dir_all(&slurm_dir).map_err(|e| io(&slurm_dir.display().to_string(), e))?;
+        Ok(SlurmExecutor {
+            spec: slurm.spec.clone(),
+            poll: slurm.poll,
+            trial_command: opts.trial_command.clone(),
+            study: study.to_string(),
+            slurm_dir,
+            tracked: Vec::new(),
+            last_poll: None,
+        })
     }
-    let mut last_heartbeat = Instant::now();
-    let mut last_poll: Option<Instant> = None;
-    loop {
-        if interrupts.signals() >= 1 {
-            summary.interrupted = true;
-            tracing::warn!(
-                "detaching: {} slurm task(s) keep running; `sweep run` again reattaches, `sweep cancel {}` stops them",
-                tracked.len(),
-                study.name
-            );
-            break;
-        }
-        // Submit everything runnable now as one array.
-        let mut batch: Vec<(store::Claimed, Attempt)> = Vec::new();
-        while let Some(c) = store.claim_next(
-            &study.name,
-            &runner_id,
-            "slurm",
-            &host,
-            pid,
-            lease,
-            opts.retries,
-            &held_back,
-        )? {
-            let config: TrialConfig = serde_json::from_str(&c.config)?;
-            let label = label_of(&labels, &c.trial_id);
-            let a = Attempt::new(
-                &opts.workdir,
-                &c.trial_id,
-                c.attempt,
-                &config,
-                &label,
-                device,
-            );
-            crate::trial_dir::prepare(&a.dir, &config, device)?;
-            batch.push((c, a));
-        }
-        if !batch.is_empty() {
-            let stamp = hash_hex(store::now_text().as_bytes(), 8);
-            let tasks = slurm_dir.join(format!("{}-{stamp}.tasks", study.name));
-            let dirs: Vec<String> = batch
-                .iter()
-                .map(|(_, a)| {
-                    std::path::absolute(&a.dir)
-                        .map(|p| p.display().to_string())
-                        .map_err(|e| io("workdir", e))
-                })
-                .collect::<Result<_, _>>()?;
-            std::fs::write(&tasks, dirs.join("\n") + "\n")
-                .map_err(|e| io(&tasks.display().to_string(), e))?;
-            let script = batch_script(
-                &std::path::absolute(&tasks).map_err(|e| io("tasks", e))?,
-                &slurm.spec,
-                &opts.trial_command,
-            )?;
-            let options = sbatch_args(
-                &study.name,
-                batch.len(),
-                &std::path::absolute(&slurm_dir).map_err(|e| io("slurm dir", e))?,
-                &slurm.spec,
-            )?;
-            let script_path = slurm_dir.join(format!("{}-{stamp}.sbatch", study.name));
-            std::fs::write(&script_path, script)
-                .map_err(|e| io(&script_path.display().to_string(), e))?;
-            let job = match submit(&options, &script_path) {
-                Ok(j) => j,
-                Err(e) => {
-                    // Nothing was submitted: give the trials back as they were.
-                    for (c, _) in &batch {
-                        let mut f = store::Finish::new(TrialStatus::Interrupted);
-                        f.error = Some(format!("sbatch failed: {e}"));
-                        store.finish(&c.trial_id, c.attempt, &runner_id, &f)?;
-                    }
-                    return Err(e);
+
+    /// Writes the tasks file and the script and submits them; returns the array job id.
+    fn submit_batch(&self, batch: &[Attempt]) -> Result<String, RunnerError> {
+        let stamp = hash_hex(store::now_text().as_bytes(), 8);
+        let tasks = self.slurm_dir.join(format!("{}-{stamp}.tasks", self.study));
+        let dirs: Vec<String> = batch
+            .iter()
+            .map(|a| {
+                std::path::absolute(&a.dir)
+                    .map(|p| p.display().to_string())
+                    .map_err(|e| io("workdir", e))
+            })
+            .collect::<Result<_, _>>()?;
+        spec::atomic::write_file(&tasks, (dirs.join("\n") + "\n").as_bytes())
+            .map_err(|e| io(&e.path.display().to_string(), e.source))?;
+        let script = batch_script(
+            &std::path::absolute(&tasks).map_err(|e| io("tasks", e))?,
+            &self.spec,
+            &self.trial_command,
+        )?;
+        let options = sbatch_args(
+            &self.study,
+            batch.len(),
+            &std::path::absolute(&self.slurm_dir).map_err(|e| io("slurm dir", e))?,
+            &self.spec,
+        )?;
+        let script_path = self
+            .slurm_dir
+            .join(format!("{}-{stamp}.sbatch", self.study));
+        spec::atomic::write_file(&script_path, script.as_bytes())
+            .map_err(|e| io(&e.path.display().to_string(), e.source))?;
+        submit(&options, &script_path)
+    }
+}
+
+impl Executor for SlurmExecutor {
+    fn name(&self) -> &'static str {
+        EXECUTOR
+    }
+
+    fn devices(&self) -> Vec<Device> {
+        vec![task_device(&self.spec)]
+    }
+
+    fn start(&mut self, claim: &mut Claim<'_>) -> LaunchReport {
+        let mut report = LaunchReport::default();
+        let device = task_device(&self.spec);
+        let mut batch: Vec<Attempt> = Vec::new();
+        loop {
+            match claim(EXECUTOR, device) {
+                Ok(Some(a)) => batch.push(a),
+                Ok(None) => {
+                    report.exhausted = true;
+                    break;
                 }
-            };
-            tracing::info!(
-                "submitted slurm array job {job} with {} task(s)",
-                batch.len()
-            );
-            for (i, (c, a)) in batch.into_iter().enumerate() {
-                let task = format!("{job}_{i}");
-                store.set_attempt_job(&c.trial_id, c.attempt, EXECUTOR, &task)?;
-                tracked.push(Tracked {
-                    a,
-                    job: task,
-                    started: Instant::now(),
-                    last_ingest: Instant::now(),
-                });
+                Err(e) => {
+                    report.fatal = Some(e);
+                    break;
+                }
             }
         }
-        if tracked.is_empty() {
-            // A sequential study whose claims are not decided yet gets more seeds.
-            if let Some(next) = crate::sequential::extend(&plan, &store)? {
-                crate::sequential::save(&next, &mut store)?;
-                plan = next;
-                labels = trial_labels(&plan);
-                summary.distinct_trials = plan.distinct_trials();
+        if batch.is_empty() {
+            return report;
+        }
+        match self.submit_batch(&batch) {
+            Ok(job) => {
+                tracing::info!(
+                    "submitted slurm array job {job} with {} task(s)",
+                    batch.len()
+                );
+                for (i, a) in batch.into_iter().enumerate() {
+                    let task = format!("{job}_{i}");
+                    report.launched.push(Launched::Running {
+                        trial_id: a.trial_id.clone(),
+                        attempt: a.attempt,
+                        label: a.label.clone(),
+                        device: a.device.clone(),
+                        handle: Handle::Job(task.clone()),
+                    });
+                    self.tracked.push((a, task));
+                }
+            }
+            Err(e) => {
+                // Nothing was submitted: the trials go back as they were, and the run stops.
+                for a in batch {
+                    report.launched.push(Launched::NotStarted {
+                        attempt: a,
+                        status: TrialStatus::Interrupted,
+                        error: format!("sbatch failed: {e}"),
+                    });
+                }
+                report.fatal = Some(e);
+            }
+        }
+        report
+    }
+
+    fn adopt(&mut self, attempt: Attempt, job: String) {
+        tracing::info!("reattached to {}: slurm job {job}", attempt.label);
+        self.tracked.push((attempt, job));
+    }
+
+    fn poll(&mut self) -> Vec<Ended> {
+        if self.last_poll.is_some_and(|t| t.elapsed() < self.poll) || self.tracked.is_empty() {
+            return Vec::new();
+        }
+        self.last_poll = Some(Instant::now());
+        let mut arrays: Vec<String> = self
+            .tracked
+            .iter()
+            .map(|(_, job)| job.split('_').next().unwrap_or(job).to_string())
+            .collect();
+        arrays.sort();
+        arrays.dedup();
+        let states = query_states(&arrays);
+        let mut ended = Vec::new();
+        let mut still = Vec::new();
+        for (a, job) in self.tracked.drain(..) {
+            let recorded = read_exit(&a.dir, &job);
+            let state = states.get(&job).map(|(s, _)| s.clone());
+            let finished = match &state {
+                Some(s) => TERMINAL.contains(&s.as_str()),
+                // Unknown to Slurm (forgotten after MinJobAge): done if it left its code.
+                None => recorded.is_some(),
+            };
+            if !finished {
+                still.push((a, job));
                 continue;
             }
-            break;
+            let slurm_state = state.as_deref().unwrap_or("COMPLETED");
+            let (code, signal, stop, note) = slurm_outcome(
+                slurm_state,
+                recorded.or_else(|| states.get(&job).and_then(|s| s.1)),
+            );
+            ended.push(Ended {
+                attempt: a,
+                code,
+                signal,
+                stop,
+                note: Some(note),
+                cancelled: slurm_state == "CANCELLED",
+            });
         }
-        if last_poll.is_none_or(|t| t.elapsed() >= slurm.poll) {
-            last_poll = Some(Instant::now());
-            let arrays: Vec<String> = {
-                let mut v: Vec<String> = tracked
-                    .iter()
-                    .map(|t| t.job.split('_').next().unwrap_or(&t.job).to_string())
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
-            };
-            let states = query_states(&arrays);
-            let mut still = Vec::new();
-            for mut t in tracked.drain(..) {
-                let recorded = read_exit(&t.a.dir, &t.job);
-                let state = states.get(&t.job).map(|(s, _)| s.clone());
-                let ended = match &state {
-                    Some(s) => TERMINAL.contains(&s.as_str()),
-                    // Unknown to Slurm (forgotten after MinJobAge): done if it left its code.
-                    None => recorded.is_some(),
-                };
-                if !ended {
-                    if t.last_ingest.elapsed() >= Duration::from_secs(1) {
-                        ingest(&mut t.a, &mut store, false)?;
-                        t.last_ingest = Instant::now();
-                    }
-                    still.push(t);
-                    continue;
-                }
-                let slurm_state = state.as_deref().unwrap_or("COMPLETED");
-                let (code, signal, stop, note) = slurm_outcome(
-                    slurm_state,
-                    recorded.or_else(|| states.get(&t.job).and_then(|s| s.1)),
-                );
-                let (status, line) = record_end(
-                    &mut store,
-                    &runner_id,
-                    &host,
-                    &mut t.a,
-                    code,
-                    signal,
-                    stop,
-                    Some(note),
-                    t.started.elapsed().as_secs_f64(),
-                    &mut shared,
-                )?;
-                if status == TrialStatus::Succeeded {
-                    tracing::info!("{line}");
-                } else {
-                    tracing::warn!("{line}");
-                }
-                if status == TrialStatus::Interrupted {
-                    let n = interruptions.entry(t.a.trial_id.clone()).or_insert(0);
-                    *n += 1;
-                    if slurm_state == "CANCELLED" || *n >= 10 {
-                        held_back.push(t.a.trial_id.clone());
-                    }
-                }
-                *summary.outcomes.entry(status).or_default() += 1;
-            }
-            tracked = still;
-        }
-        if last_heartbeat.elapsed() >= opts.lease / 3 {
-            store.heartbeat(&runner_id, &host, pid, lease)?;
-            last_heartbeat = Instant::now();
-        }
-        let _ = interrupts
-            .wake
-            .recv_timeout(slurm.poll.min(Duration::from_secs(1)));
+        self.tracked = still;
+        ended
     }
-    interrupts.handle.close();
-    store.unregister_runner(&runner_id)?;
-    Ok(summary)
-}
 
-fn trial_config(store: &Store, trial_id: &str) -> Result<TrialConfig, RunnerError> {
-    let text = store
-        .trial_config(trial_id)?
-        .ok_or_else(|| RunnerError::Invalid(format!("trial {trial_id} is not in the database")))?;
-    Ok(serde_json::from_str(&text)?)
+    fn running(&mut self) -> Vec<&mut Attempt> {
+        self.tracked.iter_mut().map(|(a, _)| a).collect()
+    }
+
+    fn interrupt(&mut self, _count: usize) -> AfterInterrupt {
+        tracing::warn!(
+            "detaching: {} slurm task(s) keep running; `sweep run` again reattaches, `sweep cancel {}` stops them",
+            self.tracked.len(),
+            self.study
+        );
+        AfterInterrupt::Detach
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.poll.min(Duration::from_secs(1))
+    }
 }
 
 /// The exit code the batch script recorded for `job` (`<array>_<task>`).

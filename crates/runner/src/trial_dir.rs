@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
-use spec::protocol::files;
-use spec::TrialConfig;
+use spec::protocol::{files, MetricLine};
+use spec::{Device, TrialConfig};
 use store::{EvalRow, MetricRow, PredictionRow};
 
 use crate::RunnerError;
@@ -35,12 +35,14 @@ pub fn absolutize(config: &TrialConfig) -> Result<TrialConfig, RunnerError> {
     Ok(c)
 }
 
-/// Writes `trial.yaml` for an attempt on `device` (atomically) and removes a stale
-/// `result.json`, so that only this attempt's outcome is read.
-pub fn prepare(dir: &Path, config: &TrialConfig, device: &str) -> Result<(), RunnerError> {
+/// Writes `trial.yaml` for an attempt on `device` (as the trial process will see it)
+/// atomically, and removes a stale `result.json`, so that only this attempt's outcome is
+/// read. (A `result.json` whose recording was lost is recovered before this; see
+/// `scheduler`.)
+pub fn prepare(dir: &Path, config: &TrialConfig, device: Device) -> Result<(), RunnerError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut c = absolutize(config)?;
-    c.train.device = device.to_string();
+    c.train.device = device;
     let text = serde_yaml::to_string(&c).map_err(|e| RunnerError::Io {
         path: dir.display().to_string(),
         source: std::io::Error::other(e),
@@ -103,38 +105,27 @@ pub fn read_metrics(dir: &Path, offset: u64) -> Result<MetricsChunk, RunnerError
     Ok(chunk)
 }
 
-/// One line: `{"step": 10, "epoch": 0.5, "loss": 2.3, ...}` gives a row per numeric key;
-/// `eval_em`/`eval_f1` also give an evaluation.
+/// One [`MetricLine`] gives a row per numeric value, and an evaluation row when it is one.
 fn parse_metric_line(line: &str, chunk: &mut MetricsChunk) {
-    let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line) else {
+    let Some(m) = MetricLine::parse(line) else {
         return;
     };
-    let Some(step) = m.get("step").and_then(Value::as_i64) else {
+    let Ok(step) = i64::try_from(m.step) else {
         return;
     };
-    let epoch = m.get("epoch").and_then(Value::as_f64);
-    let time = m.get("elapsed_seconds").and_then(Value::as_f64);
-    for (k, v) in &m {
-        if matches!(k.as_str(), "step" | "epoch" | "elapsed_seconds") {
-            continue;
-        }
-        if let Some(value) = v.as_f64() {
-            chunk.metrics.push(MetricRow {
-                step,
-                epoch,
-                name: k.clone(),
-                value,
-                time,
-            });
-        }
+    for (name, value) in m.values() {
+        chunk.metrics.push(MetricRow {
+            step,
+            epoch: m.epoch,
+            name,
+            value,
+            time: m.elapsed_seconds,
+        });
     }
-    if let (Some(em), Some(f1)) = (
-        m.get("eval_em").and_then(Value::as_f64),
-        m.get("eval_f1").and_then(Value::as_f64),
-    ) {
+    if let Some((em, f1)) = m.evaluation() {
         chunk.evals.push(EvalRow {
             step,
-            epoch,
+            epoch: m.epoch,
             split: "eval".into(),
             em,
             f1,
@@ -142,7 +133,7 @@ fn parse_metric_line(line: &str, chunk: &mut MetricsChunk) {
     }
 }
 
-/// `result.json`, if the trial wrote one.
+/// A JSON object file of the trial folder (`env.json`), if the trial wrote one.
 pub fn read_json(dir: &Path, name: &str) -> Option<serde_json::Map<String, Value>> {
     let text = std::fs::read_to_string(dir.join(name)).ok()?;
     match serde_json::from_str(&text) {
@@ -189,9 +180,4 @@ pub fn score_predictions(
             f1: Some(q.f1),
         })
         .collect())
-}
-
-/// `<workdir>/trials/<id>`.
-pub fn trial_dir(workdir: &Path, trial_id: &str) -> PathBuf {
-    workdir.join("trials").join(trial_id)
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use runner::outcome::{classify, Stop};
-use runner::trial_dir::{read_json, read_metrics};
+use runner::trial_dir::read_metrics;
+use spec::protocol::TrialResult;
 use testkit::fuzz::{self, Rng, Target, Verdict};
 
 const METRICS: &str = r#"{"step": 0, "parameters": 1234}
@@ -79,13 +80,17 @@ fn metrics_and_result_files_never_panic() {
         "result.json",
         move |bytes| {
             std::fs::write(dir.join("result.json"), bytes).unwrap();
-            let result = read_json(&dir, "result.json");
-            let status = result
-                .as_ref()
-                .and_then(|m| m.get("status"))
-                .and_then(|s| s.as_str());
-            let _ = classify(Some(0), None, Stop::None, status, None);
-            Verdict::Accepted
+            let result = TrialResult::read(&dir);
+            let (status, why) = classify(Some(0), None, Stop::None, &result, None);
+            match result {
+                Ok(_) => Verdict::Accepted,
+                Err(e) => {
+                    // An unreadable result is a failed attempt that says why.
+                    assert_eq!(status, spec::protocol::TrialStatus::Failed);
+                    assert!(why.is_some_and(|w| w.contains("result.json")));
+                    Verdict::Rejected(e)
+                }
+            }
         },
     );
 }

@@ -4,6 +4,7 @@
 //! ([`protocol`]).
 
 pub mod atomic;
+pub mod device;
 pub mod model_config;
 pub mod model_keys;
 pub mod protocol;
@@ -13,5 +14,6 @@ pub mod study;
 mod suggest;
 pub mod trial;
 
+pub use device::Device;
 pub use study::{Claim, ClaimMetric, Expect, PlannedTrial, Study, BASELINE};
 pub use trial::{DataSpec, Half, ModelSpec, Precision, Preset, SpecError, TrainSpec, TrialConfig};

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::device::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -135,11 +136,11 @@ impl Precision {
         self == Self::F16
     }
 
-    /// Whether this precision can run on `device` (`cpu` or `cuda:N`): pure half needs
-    /// CUDA; mixed precision runs anywhere (on CPU, burn-flex stores and multiplies
-    /// f16/bf16). The one place this rule lives.
-    pub fn check_device(self, device: &str) -> Result<(), String> {
-        if self.pure_half().is_some() && !device.starts_with("cuda") {
+    /// Whether this precision can run on `device`: pure half needs CUDA; mixed precision
+    /// runs anywhere (on CPU, burn-flex stores and multiplies f16/bf16). The one place
+    /// this rule lives.
+    pub fn check_device(self, device: Device) -> Result<(), String> {
+        if self.pure_half().is_some() && !device.is_cuda() {
             return Err(format!(
                 "precision {} runs the whole model in half precision and needs a CUDA device; \
                  use f16 or bf16 (mixed precision, HF's --fp16/--bf16), which also runs on CPU",
@@ -198,9 +199,6 @@ fn d_max_answer() -> usize {
 fn d_precision() -> Precision {
     Precision::F32
 }
-fn d_device() -> String {
-    "cpu".into()
-}
 fn d_logging() -> usize {
     10
 }
@@ -254,8 +252,9 @@ pub struct TrainSpec {
     /// HF's `--fp16`: the same as `precision: f16` (mixed precision).
     #[serde(default)]
     pub fp16: bool,
-    #[serde(default = "d_device")]
-    pub device: String,
+    /// Where the trial runs when started by hand (`sweep train`); the runner sets it.
+    #[serde(default)]
+    pub device: Device,
     /// Evaluate every N optimizer steps (default: at the end of every epoch).
     #[serde(default)]
     pub eval_steps: Option<usize>,
@@ -503,12 +502,6 @@ impl TrialConfig {
             if v == Some(0) {
                 return Err(bad(k, "must be at least 1".into()));
             }
-        }
-        if t.device != "cpu" && !t.device.starts_with("cuda") {
-            return Err(bad(
-                "train.device",
-                format!("expected cpu or cuda:N, found {:?}", t.device),
-            ));
         }
         Ok(())
     }

@@ -184,7 +184,7 @@ impl BoundaryTable {
     /// The smallest level at which look `k` would be decisive for statistic `stat` (a
     /// |T|-like distance from the decision boundary in standard errors); 1 if none.
     pub fn level_for(&self, k: usize, stat: f64) -> f64 {
-        if !(stat > 0.0) {
+        if stat.is_nan() || stat <= 0.0 {
             return 1.0;
         }
         if self.looks.len() == 1 {

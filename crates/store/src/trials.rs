@@ -7,7 +7,7 @@
 //! be claimed again (its trial process resumes from its last checkpoint).
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
-use spec::protocol::TrialStatus;
+use spec::protocol::{TrialId, TrialStatus};
 
 use crate::{now_text, Result, Store};
 
@@ -31,10 +31,18 @@ pub struct PlannedRow {
     pub duplicate_reason: Option<String>,
 }
 
+/// Column `i` as a trial id; a value that is not one is reported as a corrupt row.
+fn trial_id(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<TrialId> {
+    let text: String = row.get(i)?;
+    TrialId::parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 /// A trial this runner now holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
-    pub trial_id: String,
+    pub trial_id: TrialId,
     pub attempt: u32,
     pub config: String,
 }
@@ -88,8 +96,6 @@ type Candidate = (
     Option<String>,
     Option<i64>,
 );
-
-const RETRYABLE: &str = "('failed','out_of_memory','timed_out')";
 
 impl Store {
     /// Records a study and its expanded trials. Trials already known (same id) keep their
@@ -255,34 +261,32 @@ impl Store {
         pid: u32,
         lease_seconds: f64,
         retries: u32,
-        excluded: &[String],
+        excluded: &[TrialId],
     ) -> Result<Option<Claimed>> {
         let now = crate::now_seconds();
-        // Trial ids are hex digests; anything else cannot match a trial and is dropped
-        // rather than spliced into SQL.
-        let excluded: Vec<String> = excluded
-            .iter()
-            .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()))
-            .map(|id| format!("'{id}'"))
-            .collect();
+        // Trial ids are hex by construction (`TrialId`), so they can be spliced into SQL.
+        let excluded: Vec<String> = excluded.iter().map(|id| format!("'{id}'")).collect();
+        // The status rules are spec's (`TrialStatus::is_claimable`/`is_retryable`).
+        let claimable = TrialStatus::sql_list(TrialStatus::is_claimable);
+        let retryable = TrialStatus::sql_list(TrialStatus::is_retryable);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next: Option<(String, String, u32)> = tx
+        let next: Option<(TrialId, String, u32)> = tx
             .query_row(
                 &format!(
                     "SELECT t.id, t.config, t.attempts FROM study_trials st
                      JOIN trials t ON t.id = st.trial_id
-                     WHERE st.study = ?1 AND (t.status IN ('pending', 'interrupted')
-                        OR (t.status IN {RETRYABLE} AND
+                     WHERE st.study = ?1 AND (t.status IN {claimable}
+                        OR (t.status IN {retryable} AND
                             (SELECT COUNT(*) FROM attempts a WHERE a.trial_id = t.id
-                               AND a.runner = ?2 AND a.status IN {RETRYABLE}) <= ?3))
+                               AND a.runner = ?2 AND a.status IN {retryable}) <= ?3))
                        AND t.id NOT IN ({})
                      ORDER BY st.ordinal LIMIT 1",
                     excluded.join(",")
                 ),
                 params![study, runner, retries],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((trial_id(r, 0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         let Some((id, config, attempts)) = next else {
@@ -297,7 +301,7 @@ impl Store {
                  metrics_offset = 0
              WHERE id = ?1",
             params![
-                id,
+                id.as_str(),
                 attempt,
                 runner,
                 now + lease_seconds,
@@ -309,7 +313,7 @@ impl Store {
         tx.execute(
             "INSERT INTO attempts (trial_id, attempt, runner, device, host, pid, started_at, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
-            params![id, attempt, runner, device, host, pid, started],
+            params![id.as_str(), attempt, runner, device, host, pid, started],
         )?;
         tx.commit()?;
         Ok(Some(Claimed {
@@ -339,7 +343,7 @@ impl Store {
         &self,
         study: &str,
         executor: &str,
-    ) -> Result<Vec<(String, u32, String)>> {
+    ) -> Result<Vec<(TrialId, u32, String)>> {
         let mut stmt = self.conn.prepare(
             "SELECT t.id, a.attempt, a.job_id FROM study_trials st
              JOIN trials t ON t.id = st.trial_id
@@ -350,7 +354,7 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(params![study, executor], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((trial_id(r, 0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)

@@ -79,7 +79,7 @@ fn two_claimers_never_get_the_same_trial() {
                 s.heartbeat(&me, "h", 1, 60.0).unwrap();
                 let mut got = Vec::new();
                 while let Some(c) = s.claim_next("s", &me, "cpu", "h", 1, 60.0, 0, &[]).unwrap() {
-                    got.push(c.trial_id);
+                    got.push(c.trial_id.to_string());
                 }
                 got
             })

@@ -1,4 +1,4 @@
-//! Dev-only helpers shared by the test suites: [`fuzz`], the loaders' fuzzer. The
-//! `fake-trial` binary beside it stands in for `sweep trial` in the runner's tests.
+//! Dev-only helpers shared by the test suites: [`fuzz`], the loaders' fuzzer. (The fake
+//! trial the runner's tests use lives with the runner: `crates/runner/tests/support`.)
 
 pub mod fuzz;

@@ -54,7 +54,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let r = with_backend!(dev, args.precision, |B, d| train_step_throughput::<
         burn::backend::Autodiff<B>,
     >(b, &d))?;
-    let backend = if dev == qa_model::backend::DeviceSpec::Cpu {
+    let backend = if dev == spec::Device::Cpu {
         qa_model::backend::CPU_BACKEND_NAME.to_string()
     } else if qa_model::backend::cuda_fusion() {
         "cuda".to_string()

@@ -1,54 +1,26 @@
-//! Runs generic model code on the backend a `--device` names.
+//! Runs generic model code on the backend a device (`spec::Device`) and precision name.
 
-use qa_model::backend::DeviceSpec;
+use spec::{Device, Precision};
 
 /// Picks the backend for `device` and `precision`, and runs the body with `$B` (the
 /// backend type) and `$dev` (its device). f32 and mixed precision (f16/bf16) run on an f32
 /// backend (the model casts to half inside; see `qa_model::amp`); pure half runs on a
-/// half-precision CUDA backend. CUDA uses kernel fusion unless `SWEEP_CUDA_FUSION=0`.
-/// The precision/device rule is `spec::Precision::check_device`.
+/// bf16 CUDA backend. CUDA uses kernel fusion unless `SWEEP_CUDA_FUSION=0`. Every CUDA
+/// backend is the whole model and trainer again, and the binary must stay small enough to
+/// carry to a GPU (<= 40 MiB): three of them.
 #[macro_export]
 macro_rules! with_backend {
     ($device:expr, $precision:expr, |$B:ident, $dev:ident| $body:expr) => {{
-        let device: qa_model::backend::DeviceSpec = $device;
-        let precision: spec::Precision = $precision;
-        device.check_available()?;
-        precision
-            .check_device(&device.to_string())
-            .map_err(anyhow::Error::msg)?;
-        match device {
-            qa_model::backend::DeviceSpec::Cpu => {
-                type $B = qa_model::backend::CpuBackend;
-                let $dev = Default::default();
+        let (device, precision): (spec::Device, spec::Precision) = ($device, $precision);
+        $crate::commands::device::check(device, precision)?;
+        match (device, precision.pure_half()) {
+            #[cfg(feature = "cuda")]
+            (spec::Device::Cuda(n), Some(_)) => {
+                type $B = qa_model::backend::CudaBackend<burn::tensor::bf16>;
+                let $dev = burn::backend::cuda::CudaDevice::new(n as usize);
                 $body
             }
-            #[cfg(feature = "cuda")]
-            qa_model::backend::DeviceSpec::Cuda(n) => {
-                use burn::tensor::bf16;
-                use qa_model::backend::{CudaBackend, CudaUnfused};
-                let $dev = burn::backend::cuda::CudaDevice::new(n);
-                // Three CUDA backends: every one is the whole model and trainer again, and
-                // the binary must stay small enough to carry to a GPU (<= 40 MiB).
-                match (precision.pure_half(), qa_model::backend::cuda_fusion()) {
-                    (None, true) => {
-                        type $B = CudaBackend<f32>;
-                        $body
-                    }
-                    (None, false) => {
-                        type $B = CudaUnfused<f32>;
-                        $body
-                    }
-                    // Pure half is bf16 only (`Precision::PureBf16`).
-                    (Some(_), _) => {
-                        type $B = CudaBackend<bf16>;
-                        $body
-                    }
-                }
-            }
-            #[cfg(not(feature = "cuda"))]
-            qa_model::backend::DeviceSpec::Cuda(_) => {
-                unreachable!("check_available rejects CUDA without the feature")
-            }
+            _ => $crate::with_f32_backend!(@f32 device, |$B, $dev| $body),
         }
     }};
 }
@@ -58,23 +30,25 @@ macro_rules! with_backend {
 #[macro_export]
 macro_rules! with_f32_backend {
     ($device:expr, $precision:expr, |$B:ident, $dev:ident| $body:expr) => {{
-        let device: qa_model::backend::DeviceSpec = $device;
-        let precision: spec::Precision = $precision;
-        device.check_available()?;
+        let (device, precision): (spec::Device, spec::Precision) = ($device, $precision);
+        $crate::commands::device::check(device, precision)?;
         if precision.pure_half().is_some() {
             anyhow::bail!(
                 "precision {precision} trains in half precision; to read a model use f32, f16 or bf16"
             );
         }
-        match device {
-            qa_model::backend::DeviceSpec::Cpu => {
+        $crate::with_f32_backend!(@f32 device, |$B, $dev| $body)
+    }};
+    (@f32 $device:expr, |$B:ident, $dev:ident| $body:expr) => {{
+        match $device {
+            spec::Device::Cpu => {
                 type $B = qa_model::backend::CpuBackend;
                 let $dev = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
-            qa_model::backend::DeviceSpec::Cuda(n) => {
-                let $dev = burn::backend::cuda::CudaDevice::new(n);
+            spec::Device::Cuda(n) => {
+                let $dev = burn::backend::cuda::CudaDevice::new(n as usize);
                 if qa_model::backend::cuda_fusion() {
                     type $B = qa_model::backend::CudaBackend<f32>;
                     $body
@@ -84,16 +58,26 @@ macro_rules! with_f32_backend {
                 }
             }
             #[cfg(not(feature = "cuda"))]
-            qa_model::backend::DeviceSpec::Cuda(_) => {
-                unreachable!("check_available rejects CUDA without the feature")
-            }
+            spec::Device::Cuda(_) => anyhow::bail!("{}", $crate::commands::device::NO_CUDA),
         }
     }};
 }
 
-/// `--device` or the trial's `train.device`; fails at once when this build lacks CUDA.
-pub fn parse(s: &str) -> anyhow::Result<DeviceSpec> {
-    let device = s.parse::<DeviceSpec>()?;
-    device.check_available()?;
+pub const NO_CUDA: &str =
+    "this binary was built without CUDA; rebuild with `cargo build --release --features cuda`";
+
+/// Whether this build can run `precision` on `device`: CUDA compiled in, and the
+/// precision/device rule (`spec::Precision::check_device`).
+pub fn check(device: Device, precision: Precision) -> anyhow::Result<()> {
+    if device.is_cuda() && !cfg!(feature = "cuda") {
+        anyhow::bail!("device {device}: {NO_CUDA}");
+    }
+    precision.check_device(device).map_err(anyhow::Error::msg)
+}
+
+/// `--device` or the trial's `train.device`, in the one device grammar (`spec::Device`).
+pub fn parse(s: &str) -> anyhow::Result<Device> {
+    let device: Device = s.parse().map_err(anyhow::Error::msg)?;
+    check(device, Precision::F32)?;
     Ok(device)
 }

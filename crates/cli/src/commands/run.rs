@@ -163,7 +163,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         opts.workdir = w.clone();
     }
     opts.devices = match &args.devices {
-        Some(d) => runner::parse_devices(d)?,
+        Some(d) => spec::Device::parse_list(d).map_err(|e| anyhow::anyhow!("--devices: {e}"))?,
         None => runner::default_devices(),
     };
     if args.per_device == 0 {
@@ -173,31 +173,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     opts.retries = args.retries;
     opts.trial_timeout = args.trial_timeout;
     opts.progress = std::io::stderr().is_terminal();
-    if let Some(ms) = std::env::var("SWEEP_POLL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        opts.poll = Duration::from_millis(ms);
-    }
-    if let Some(s) = std::env::var("SWEEP_KILL_GRACE_S")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        opts.kill_grace = Duration::from_secs_f64(s);
-    }
-    let summary = match args.executor {
-        Executor::Local => runner::run_local(&plan, &opts)?,
+    let opts = opts.with_env_overrides();
+    let executor = match args.executor {
+        Executor::Local => runner::ExecutorKind::Local,
         Executor::Slurm => {
             if !(args.slurm.slurm_poll.is_finite() && args.slurm.slurm_poll > 0.0) {
                 anyhow::bail!("--slurm-poll must be a positive number of seconds");
             }
-            let slurm = runner::slurm::SlurmOptions {
+            runner::ExecutorKind::Slurm(runner::slurm::SlurmOptions {
                 spec: args.slurm.merged(&plan.study)?,
                 poll: Duration::from_secs_f64(args.slurm.slurm_poll),
-            };
-            runner::slurm::run_slurm(&plan, &opts, &slurm)?
+            })
         }
     };
+    let summary = runner::run(&plan, &opts, &executor)?;
     let store = store::Store::open_read_only(&args.db)?;
     let rows = store.study_trials(&plan.study.name)?;
     eprint!(

@@ -25,10 +25,13 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     crate::commands::trial::contain_file_size_limit()?;
     let trial = TrialConfig::from_yaml_file(&args.config)?;
-    let dev = device::parse(args.device.as_deref().unwrap_or(&trial.train.device))?;
+    let dev = match &args.device {
+        Some(d) => device::parse(d)?,
+        None => trial.train.device,
+    };
     let precision = trial.train.effective_precision();
     precision
-        .check_device(&dev.to_string())
+        .check_device(dev)
         .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", args.config.display()))?;
     let result = with_backend!(
         dev,

@@ -1,7 +1,8 @@
 //! `sweep trial DIR`: runs one prepared trial folder for an executor (the local runner or a
-//! Slurm array task). Speaks `spec::protocol`: holds the folder's lock, asks for SIGTERM
-//! when its parent runner dies, stops cleanly (state saved) on SIGTERM/SIGINT, and exits
-//! with the protocol's codes. Users run `sweep run`; this is its worker.
+//! Slurm array task). The protocol's trial side (folder lock, parent-death signal, stop
+//! flag, file-size limit) is `runner::trial_process`, shared with the runner's fake trial;
+//! this adds training and the exit codes of `spec::protocol`. Users run `sweep run`; this
+//! is its worker.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -9,8 +10,9 @@ use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use clap::Args;
+use runner::trial_process::TrialProcess;
 use serde_json::json;
-use spec::protocol::{env, exit, files};
+use spec::protocol::{env, exit, files, mentions_out_of_memory};
 use spec::TrialConfig;
 
 use crate::commands::device;
@@ -27,71 +29,47 @@ pub struct TrialArgs {
 
 /// Returns the protocol exit code.
 pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
-    let lock_path = args.dir.join(files::LOCK);
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", lock_path.display()))?;
-    if lock.try_lock().is_err() {
-        tracing::error!(
-            "{} is being run by another process; not starting a second copy",
-            args.dir.display()
-        );
-        return Ok(exit::BUSY);
-    }
-    if let Ok(runner_pid) = std::env::var(env::RUNNER_PID) {
-        // If the runner dies (even by kill -9), the kernel sends us SIGTERM and we save
-        // and stop instead of running on unobserved. Check after asking, in case it
-        // already died.
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
-        if nix::unistd::getppid().to_string() != runner_pid {
-            tracing::warn!("the runner that started this trial is gone; stopping");
-            return Ok(exit::INTERRUPTED);
+    let process = match TrialProcess::start(&args.dir) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return Ok(e.exit_code());
         }
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
-    contain_file_size_limit()?;
+    };
     let config_path = args.dir.join(files::SPEC);
     let trial = TrialConfig::from_yaml_file(&config_path)?;
-    let device_text = args.device.clone().unwrap_or(trial.train.device.clone());
-    let dev = device::parse(&device_text)?;
+    let dev = match &args.device {
+        Some(d) => device::parse(d)?,
+        None => trial.train.device,
+    };
     let precision = trial.train.effective_precision();
     precision
-        .check_device(&dev.to_string())
+        .check_device(dev)
         .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", config_path.display()))?;
-    write_environment(&args.dir, &device_text)?;
+    write_environment(&args.dir, dev)?;
     let result = with_backend!(dev, precision, |B, d| {
-        qa_model::train::train_until::<Autodiff<B>>(&trial, &args.dir, &d, &stop)
+        qa_model::train::train_until::<Autodiff<B>>(&trial, &args.dir, &d, process.stop_flag())
     });
-    let result = match result {
-        Ok(r) => r,
+    match result {
+        Ok(r) => {
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(r.status.exit_code())
+        }
         Err(e) => {
             let text = e.to_string();
             eprintln!("error: {text}");
-            let oom = text.to_lowercase().contains("out of memory");
-            return Ok(if oom {
+            Ok(if mentions_out_of_memory(&text) {
                 exit::OUT_OF_MEMORY
             } else {
                 exit::FAILED
-            });
+            })
         }
-    };
-    println!("{}", serde_json::to_string(&result)?);
-    Ok(match result.status {
-        qa_model::train::TrainStatus::Succeeded => exit::SUCCEEDED,
-        qa_model::train::TrainStatus::Diverged => exit::DIVERGED,
-        qa_model::train::TrainStatus::Interrupted => exit::INTERRUPTED,
-    })
+    }
 }
 
-/// A write past the file-size limit (`ulimit -f`) kills a process with SIGXFSZ by
-/// default; with the signal caught, the write fails with EFBIG instead, and the trial
-/// reports which file it could not write (its previous checkpoint intact) rather than dying.
+/// `sweep train` outside the runner: a write past the file-size limit (`ulimit -f`) fails
+/// with EFBIG and names its file instead of killing the process (`sweep trial` gets this
+/// from `TrialProcess`).
 pub(crate) fn contain_file_size_limit() -> anyhow::Result<()> {
     signal_hook::flag::register(
         signal_hook::consts::SIGXFSZ,
@@ -101,8 +79,8 @@ pub(crate) fn contain_file_size_limit() -> anyhow::Result<()> {
 }
 
 /// `env.json`: what ran this trial. The runner adds the host and dataset hashes.
-fn write_environment(dir: &std::path::Path, device: &str) -> anyhow::Result<()> {
-    let backend = if cfg!(feature = "cuda") && device.starts_with("cuda") {
+fn write_environment(dir: &std::path::Path, device: spec::Device) -> anyhow::Result<()> {
+    let backend = if cfg!(feature = "cuda") && device.is_cuda() {
         "cuda"
     } else if cfg!(feature = "ndarray") {
         "ndarray"
@@ -113,18 +91,19 @@ fn write_environment(dir: &std::path::Path, device: &str) -> anyhow::Result<()> 
         "binary_version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("SWEEP_GIT_COMMIT"),
         "backend": backend,
-        "device": device,
+        "device": device.to_string(),
         "device_name": device_name(device),
         "cuda_visible_devices": std::env::var(env::CUDA_VISIBLE_DEVICES).ok(),
     });
-    crate::commands::data::write_atomically(
+    spec::atomic::write_file(
         &dir.join(files::ENV),
         serde_json::to_string_pretty(&v)?.as_bytes(),
-    )
+    )?;
+    Ok(())
 }
 
-fn device_name(device: &str) -> Option<String> {
-    if device.starts_with("cuda") {
+fn device_name(device: spec::Device) -> Option<String> {
+    if device.is_cuda() {
         let index = std::env::var(env::CUDA_VISIBLE_DEVICES)
             .ok()
             .and_then(|v| v.split(',').next().map(str::to_string))

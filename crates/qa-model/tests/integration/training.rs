@@ -164,12 +164,12 @@ fn mixed_precision_learns_like_f32() {
             "tiny {precision}: F1 {:.2} EM {:.2} train loss {:.4}, {} skipped steps, {:.0} s",
             r.f1,
             r.em,
-            r.train_loss,
-            r.skipped_steps,
+            r.train_loss.unwrap(),
+            r.details["skipped_steps"],
             started.elapsed().as_secs_f64()
         );
         assert_eq!(r.status, TrainStatus::Succeeded);
-        assert_eq!(r.precision, precision);
+        assert_eq!(r.details["precision"], precision);
         let weights = safetensors_dtypes(&out.join("checkpoint/model.safetensors"));
         assert!(weights.iter().all(|d| d == "F32"), "{weights:?}");
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();

@@ -94,7 +94,10 @@ pub fn build_db(dir: &Path) -> Store {
         .claim_next("fixture", "r", "cpu", "host", 1, 600.0, 0, &[])
         .unwrap()
     {
-        let row = rows.iter().find(|r| r.trial_id == c.trial_id).unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.trial_id == c.trial_id.as_str())
+            .unwrap();
         let f1 = f1s(&row.variant)[row.seed as usize - 1];
         let mut f = Finish::new(if f1.is_some() {
             TrialStatus::Succeeded
@@ -205,7 +208,10 @@ pub fn build_grid_db(dir: &Path) -> Store {
         .claim_next("gridded", "r", "cpu", "host", 1, 600.0, 0, &[])
         .unwrap()
     {
-        let row = rows.iter().find(|r| r.trial_id == c.trial_id).unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.trial_id == c.trial_id.as_str())
+            .unwrap();
         let p: serde_json::Value = serde_json::from_str(&row.params).unwrap();
         let lr = p["train.learning_rate"].as_f64().unwrap();
         let bs = p["train.batch_size"].as_f64().unwrap();

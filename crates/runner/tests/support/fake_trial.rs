@@ -1,6 +1,7 @@
 //! `fake-trial DIR --device D`: a stand-in for `sweep trial` that speaks the same protocol
 //! (`spec::protocol`) without training anything, so the runner's tests can exercise every
-//! outcome in milliseconds.
+//! outcome in milliseconds. Its protocol side is `runner::trial_process`, the module
+//! `sweep trial` uses, and it writes the protocol's types (`MetricLine`, `TrialResult`).
 //!
 //! It reads `DIR/trial.yaml`, takes the folder lock, asks for SIGTERM when its parent dies,
 //! then "trains" `train.max_steps` steps (default 20) of `FAKE_TRIAL_STEP_MS` ms each
@@ -15,12 +16,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use runner::trial_process::TrialProcess;
 use serde_json::{json, Value};
-use spec::protocol::{env, exit, files};
+use spec::protocol::{exit, files, MetricLine, MetricsFile, Outcome, TrialResult};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -43,25 +43,13 @@ fn fail(msg: &str) -> i32 {
 }
 
 fn run(dir: &Path, device: &str) -> i32 {
-    let lock = match std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(files::LOCK))
-    {
-        Ok(f) => f,
-        Err(e) => return fail(&format!("cannot open lock: {e}")),
-    };
-    if lock.try_lock().is_err() {
-        eprintln!("fake-trial: {} is held by another process", dir.display());
-        return exit::BUSY;
-    }
-    if let Ok(pid) = std::env::var(env::RUNNER_PID) {
-        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
-        if nix::unistd::getppid().to_string() != pid {
-            return exit::INTERRUPTED;
+    let process = match TrialProcess::start(dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("fake-trial: {e}");
+            return e.exit_code();
         }
-    }
+    };
     // Lets tests check that no two processes ever ran this trial at the same time.
     let log_event = |what: &str| {
         let line = format!("{what} {} {}\n", std::process::id(), now_micros());
@@ -72,9 +60,9 @@ fn run(dir: &Path, device: &str) -> i32 {
             .and_then(|mut f| f.write_all(line.as_bytes()));
     };
     log_event("start");
-    let code = run_locked(dir, device);
+    let code = run_locked(&process, device);
     log_event("end");
-    drop(lock);
+    drop(process);
     code
 }
 
@@ -85,8 +73,8 @@ fn now_micros() -> u128 {
         .unwrap_or(0)
 }
 
-fn run_locked(dir: &Path, device: &str) -> i32 {
-    let stop = Arc::new(AtomicBool::new(false));
+fn run_locked(process: &TrialProcess, device: &str) -> i32 {
+    let dir = process.dir();
     let behavior_all = std::env::var("FAKE_TRIAL_BEHAVIOR").unwrap_or_default();
     let text = match std::fs::read_to_string(dir.join(files::SPEC)) {
         Ok(t) => t,
@@ -111,17 +99,8 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
         .and_then(Value::as_str)
         .unwrap_or("ok")
         .to_string();
-    if behavior != "ignore-term" {
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            if signal_hook::flag::register(sig, Arc::clone(&stop)).is_err() {
-                return fail("cannot install signal handlers");
-            }
-        }
-    } else {
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            let _ = signal_hook::flag::register(sig, Arc::new(AtomicBool::new(false)));
-        }
-    }
+    // `ignore-term` never looks at the stop flag: it runs until SIGKILL.
+    let stop_requested = || behavior != "ignore-term" && process.stop_requested();
     let lr = num(&["train", "learning_rate"]).unwrap_or(5e-5);
     let dropout = num(&["model_config", "hidden_dropout_prob"]).unwrap_or(0.1);
     let warmup = num(&["train", "warmup_steps"]).unwrap_or(0.0);
@@ -154,33 +133,13 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
     }
 
     let state_path = dir.join("fake_state.json");
-    let metrics_path = dir.join(files::METRICS);
     let start_step = std::fs::read_to_string(&state_path)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v.get("step").and_then(Value::as_u64))
         .unwrap_or(0);
-    if start_step == 0 {
-        let _ = std::fs::remove_file(&metrics_path);
-    } else if let Ok(t) = std::fs::read_to_string(&metrics_path) {
-        // Like the real trainer: keep the lines up to the saved step.
-        let kept: String = t
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<Value>(l)
-                    .ok()
-                    .and_then(|v| v.get("step").and_then(Value::as_u64))
-                    .is_some_and(|s| s <= start_step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let _ = std::fs::write(&metrics_path, kept);
-    }
-    let mut metrics = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-    {
+    // Like the real trainer: a resumed run keeps the lines up to its saved step.
+    let mut metrics = match MetricsFile::open(dir, (start_step > 0).then_some(start_step)) {
         Ok(f) => f,
         Err(e) => return fail(&format!("cannot open metrics: {e}")),
     };
@@ -209,7 +168,7 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
     let started = Instant::now();
     let mut step = start_step;
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if stop_requested() {
             let _ = write_json(&state_path, &json!({"step": step}));
             eprintln!("fake-trial: stopped at step {step}; state saved");
             return exit::INTERRUPTED;
@@ -224,29 +183,34 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
         } else {
             3.0 / (1.0 + step as f64 * 0.1)
         };
-        let line = json!({"step": step, "epoch": step as f64 / steps.max(1) as f64,
-            "loss": if loss.is_nan() { Value::Null } else { json!(loss) },
-            "learning_rate": lr, "examples_per_second": 100.0,
-            "elapsed_seconds": started.elapsed().as_secs_f64()});
-        if writeln!(metrics, "{line}")
-            .and_then(|_| metrics.flush())
-            .is_err()
-        {
+        let line = MetricLine {
+            epoch: Some(step as f64 / steps.max(1) as f64),
+            elapsed_seconds: Some(started.elapsed().as_secs_f64()),
+            loss: Some(loss).filter(|l| l.is_finite()),
+            learning_rate: Some(lr),
+            examples_per_second: Some(100.0),
+            diverged: loss.is_nan(),
+            ..MetricLine::at(step)
+        };
+        if metrics.write(&line).is_err() {
             return fail("cannot write metrics");
         }
         if loss.is_nan() {
-            let _ = write_json(
-                &dir.join(files::RESULT),
-                &json!({"status": "diverged",
-                "EM": 0.0, "F1": 0.0, "steps": step}),
-            );
+            let _ = result(Outcome::Diverged, 0.0, 0.0, step, started).write(dir);
             eprintln!("fake-trial: loss is NaN at step {step}");
             return exit::DIVERGED;
         }
         let _ = write_json(&state_path, &json!({"step": step}));
     }
-    let eval_line = json!({"step": step, "epoch": 1.0, "eval_em": em, "eval_f1": f1});
-    let _ = writeln!(metrics, "{eval_line}");
+    let eval_line = MetricLine {
+        epoch: Some(1.0),
+        eval_em: Some(em),
+        eval_f1: Some(f1),
+        ..MetricLine::at(step)
+    };
+    if metrics.write(&eval_line).is_err() {
+        return fail("cannot write metrics");
+    }
     if let Some(eval) = spec
         .get("data")
         .and_then(|d| d.get("eval"))
@@ -254,13 +218,23 @@ fn run_locked(dir: &Path, device: &str) -> i32 {
     {
         let _ = write_json(&dir.join(files::PREDICTIONS), &predictions(Path::new(eval)));
     }
-    let _ = write_json(
-        &dir.join(files::RESULT),
-        &json!({"status": "succeeded", "EM": em, "F1": f1, "train_loss": 1.0,
-            "examples_per_second": 100.0, "train_seconds": started.elapsed().as_secs_f64(),
-            "steps": step}),
-    );
-    exit::SUCCEEDED
+    match result(Outcome::Succeeded, em, f1, step, started).write(dir) {
+        Ok(()) => exit::SUCCEEDED,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn result(status: Outcome, em: f64, f1: f64, steps: u64, started: Instant) -> TrialResult {
+    TrialResult {
+        status,
+        em,
+        f1,
+        steps,
+        train_loss: Some(1.0),
+        train_seconds: Some(started.elapsed().as_secs_f64()),
+        examples_per_second: Some(100.0),
+        details: Default::default(),
+    }
 }
 
 /// Answers every other question of a SQuAD file with its first gold answer.

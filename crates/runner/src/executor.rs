@@ -1,0 +1,89 @@
+//! What the scheduler needs from a place that runs trials. Two implementations: child
+//! processes on this machine's devices ([`crate::local::LocalExecutor`]) and Slurm array
+//! jobs ([`crate::slurm::SlurmExecutor`]). Everything else (claiming, recording, retries,
+//! sequential seeds, signals, the database) is the scheduler's, written once.
+
+use std::time::Duration;
+
+use spec::Device;
+
+use crate::attempt::{Attempt, Ended};
+use crate::RunnerError;
+
+/// Claims the next runnable trial for the executor and prepares its folder. Arguments:
+/// the device recorded in the database (`cpu`, `cuda:1`, `slurm`) and the device the trial
+/// process will see. `None` when nothing is runnable now.
+pub(crate) type Claim<'a> = dyn FnMut(&str, Device) -> Result<Option<Attempt>, RunnerError> + 'a;
+
+/// How a started attempt can be found again.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Handle {
+    /// A child process of this runner.
+    Pid(u32),
+    /// A scheduler job (`<array>_<task>`), which a later runner can reattach to.
+    Job(String),
+}
+
+/// One claimed attempt after the executor tried to start it.
+#[derive(Debug)]
+pub(crate) enum Launched {
+    Running {
+        trial_id: spec::protocol::TrialId,
+        attempt: u32,
+        label: String,
+        device: String,
+        handle: Handle,
+    },
+    /// It could not start; the scheduler records it with this status and error.
+    NotStarted {
+        attempt: Attempt,
+        status: spec::protocol::TrialStatus,
+        error: String,
+    },
+}
+
+/// What [`Executor::start`] did.
+#[derive(Debug, Default)]
+pub(crate) struct LaunchReport {
+    pub launched: Vec<Launched>,
+    /// The claim found nothing more to run (as opposed to: no free slot to ask for one).
+    pub exhausted: bool,
+    /// The executor cannot go on (sbatch refused the job); after recording `launched`,
+    /// the run stops with this error.
+    pub fatal: Option<RunnerError>,
+}
+
+/// What the scheduler does after the executor took a SIGINT/SIGTERM to the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterInterrupt {
+    /// Stop claiming, wait for the running trials (they save their state), then exit.
+    Drain,
+    /// Exit now: the trials run on without this process (a later runner reattaches).
+    Detach,
+}
+
+pub(crate) trait Executor {
+    /// Recorded on attempts that have a [`Handle::Job`].
+    fn name(&self) -> &'static str;
+
+    /// The devices trials will run on (checked against each trial's precision first).
+    fn devices(&self) -> Vec<Device>;
+
+    /// Claims (through `claim`) and starts as many trials as there is room for now.
+    fn start(&mut self, claim: &mut Claim<'_>) -> LaunchReport;
+
+    /// Takes over an attempt an earlier runner started as a job.
+    fn adopt(&mut self, attempt: Attempt, job: String);
+
+    /// Attempts that ended since the last call. Also enforces time limits.
+    fn poll(&mut self) -> Vec<Ended>;
+
+    /// The attempts still running (their metrics are ingested while they run).
+    fn running(&mut self) -> Vec<&mut Attempt>;
+
+    /// The `count`-th SIGINT/SIGTERM to the runner (1, 2, …).
+    fn interrupt(&mut self, count: usize) -> AfterInterrupt;
+
+    /// The longest the scheduler should sleep between looks.
+    fn poll_interval(&self) -> Duration;
+}
