@@ -6,7 +6,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity amp-check clean
+.PHONY: all build test test-runner check-deps lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -16,6 +16,20 @@ build:
 ## The whole test suite (unit, integration, CLI). Needs ../shared/data or QA_SWEEP_SHARED_DATA.
 test:
 	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" $(CARGO) test --workspace --locked
+
+## The runner's own tests (every outcome, retries, kill -9, two runners, Ctrl-C, sequential
+## seeds, database failures, Slurm when a cluster answers) with the fake trial, without
+## building burn or the `sweep` binary.
+test-runner:
+	$(CARGO) test --locked -p runner
+
+## spec, store, stats, runner and report must not depend on burn (CI runs this).
+check-deps:
+	@for c in spec store stats runner report; do \
+		if $(CARGO) tree --locked -p $$c -e normal --prefix none | grep -q '^burn'; then \
+			echo "$$c depends on burn: $$($(CARGO) tree --locked -p $$c -i burn 2>/dev/null | head -5)" >&2; exit 1; \
+		fi; \
+	done; echo "spec, store, stats, runner, report: no burn"
 
 ## Long fuzz runs of every loader (study/trial YAML, HF config.json, SQuAD and predictions
 ## JSON, tokenizer.json, vocab.txt, tokenizer_config.json, safetensors, pytorch_model.bin,
@@ -74,7 +88,7 @@ bench: venv bench-runner
 ## Runner numbers only (no Python needed): planning 10,000 trials, ingesting 1,000,000 metric
 ## rows, overhead per trial against spawning the same fake trials directly.
 bench-runner:
-	$(CARGO) build --release --locked -p testkit
+	$(CARGO) build --release --locked -p runner --bin fake-trial
 	$(CARGO) run --release --locked -p runner --example bench_runner -- target/release/fake-trial docs/benchmarks.md
 
 ## Training parity with a PyTorch + transformers loop (run_qa semantics): the demo's tiny

@@ -4,12 +4,13 @@
 //!
 //! - [`config`]: HF `config.json`, and which keys the QA model reads ([`config::key_effect`]).
 //! - [`weights`]: safetensors / sharded / `pytorch_model.bin` in, safetensors out.
+//! - [`hf_names`]: the HF parameter names, written once (build, export, optimizer state).
 //! - [`nn`], [`model`]: the network.
 //! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
 //! - [`train`], [`optim`], [`eval`]: HF Trainer semantics, AdamW, the official metric.
 //! - [`presets`]: random-init models for runs without pretrained weights.
 //! - `resume`: train_state/ for resuming killed trials.
-//! - [`backend`]: the compiled-in backends and `--device` parsing.
+//! - [`backend`]: the compiled-in backends (devices are `spec::Device`).
 
 pub mod amp;
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod hf_names;
 pub mod model;
 pub mod nn;
 pub mod optim;

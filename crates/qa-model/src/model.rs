@@ -1,11 +1,16 @@
 //! `BertForQuestionAnswering` and `AlbertForQuestionAnswering` as one burn module.
 //!
-//! Mirrors transformers' `models/bert/modeling_bert.py` and `models/albert/modeling_albert.py`:
-//! post-LN blocks, `[CLS]`-free QA head on the sequence output, no pooler. A BERT layer and
-//! an ALBERT layer compute the same thing except that BERT applies dropout after the
-//! feed-forward output and ALBERT does not, so both use [`TransformerLayer`]; they differ in
-//! parameter names (see [`LayerNames`]) and in how layers are scheduled: ALBERT shares
-//! `inner_group_num` layers per group across `num_hidden_layers / num_hidden_groups` steps.
+//! Mirrors transformers v5.24.0,
+//! [modeling_bert.py](https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/bert/modeling_bert.py)
+//! (`BertEmbeddings`, `BertLayer`, `BertForQuestionAnswering`) and
+//! [modeling_albert.py](https://github.com/huggingface/transformers/blob/v5.24.0/src/transformers/models/albert/modeling_albert.py)
+//! (`AlbertEmbeddings`, `AlbertLayer`, `AlbertTransformer`, `AlbertForQuestionAnswering`):
+//! post-LN blocks, a QA head on the sequence output, no pooler. A BERT layer and an ALBERT
+//! layer compute the same thing except that BERT applies dropout after the feed-forward
+//! output and ALBERT does not, so both are a [`TransformerLayer`]; they differ in parameter
+//! names (the table in [`crate::hf_names`]) and in how layers are scheduled: ALBERT shares
+//! `inner_group_num` layers per group across `num_hidden_layers / num_hidden_groups` steps
+//! (`AlbertTransformer.forward`).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
@@ -16,6 +21,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::amp::{self, Autocast};
 use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
+use crate::hf_names::{LayerNames, ModelNames};
 use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
 use crate::weights::{LoadReport, WeightSource};
 
@@ -53,67 +59,18 @@ pub struct TransformerLayer<B: Backend> {
     pub ffn_dropout: bool,
 }
 
-/// HF names of one layer's parameters.
-#[derive(Debug)]
-pub struct LayerNames {
-    prefix: String,
-    names: [&'static str; 8],
-}
-
-impl LayerNames {
-    pub fn new(arch: Arch, layer_index: usize, config: &ModelConfig) -> Self {
-        match arch {
-            Arch::Bert => Self {
-                prefix: format!("encoder.layer.{layer_index}."),
-                names: [
-                    "attention.self.query",
-                    "attention.self.key",
-                    "attention.self.value",
-                    "attention.output.dense",
-                    "attention.output.LayerNorm",
-                    "intermediate.dense",
-                    "output.dense",
-                    "output.LayerNorm",
-                ],
-            },
-            Arch::Albert => {
-                let (group, inner) = (
-                    layer_index / config.inner_group_num,
-                    layer_index % config.inner_group_num,
-                );
-                Self {
-                    prefix: format!("encoder.albert_layer_groups.{group}.albert_layers.{inner}."),
-                    names: [
-                        "attention.query",
-                        "attention.key",
-                        "attention.value",
-                        "attention.dense",
-                        "attention.LayerNorm",
-                        "ffn",
-                        "ffn_output",
-                        "full_layer_layer_norm",
-                    ],
-                }
-            }
-        }
-    }
-    fn get(&self, i: usize) -> String {
-        format!("{}{}", self.prefix, self.names[i])
-    }
-}
-
 impl<B: Backend> TransformerLayer<B> {
     fn build(b: &mut Builder<B>, c: &ModelConfig, names: &LayerNames) -> Result<Self> {
         let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
         Ok(Self {
-            query: b.linear(&names.get(0), false, h, h)?,
-            key: b.linear(&names.get(1), false, h, h)?,
-            value: b.linear(&names.get(2), false, h, h)?,
-            attention_dense: b.linear(&names.get(3), false, h, h)?,
-            attention_layer_norm: b.layer_norm(&names.get(4), h, eps)?,
-            ffn: b.linear(&names.get(5), false, h, i)?,
-            ffn_output: b.linear(&names.get(6), false, i, h)?,
-            output_layer_norm: b.layer_norm(&names.get(7), h, eps)?,
+            query: b.linear(&names.query, h, h)?,
+            key: b.linear(&names.key, h, h)?,
+            value: b.linear(&names.value, h, h)?,
+            attention_dense: b.linear(&names.attention_dense, h, h)?,
+            attention_layer_norm: b.layer_norm(&names.attention_layer_norm, h, eps)?,
+            ffn: b.linear(&names.ffn, h, i)?,
+            ffn_output: b.linear(&names.ffn_output, i, h)?,
+            output_layer_norm: b.layer_norm(&names.output_layer_norm, h, eps)?,
             attention_dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
             hidden_dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
             heads: c.num_attention_heads,
@@ -122,16 +79,18 @@ impl<B: Backend> TransformerLayer<B> {
         })
     }
 
-    fn walk(&self, e: &mut impl ParamWalker<B>, base: &str, names: &LayerNames) -> Result<()> {
-        let n = |i| format!("{base}{}", names.get(i));
-        e.linear(n(0), &self.query)?;
-        e.linear(n(1), &self.key)?;
-        e.linear(n(2), &self.value)?;
-        e.linear(n(3), &self.attention_dense)?;
-        e.layer_norm(n(4), &self.attention_layer_norm)?;
-        e.linear(n(5), &self.ffn)?;
-        e.linear(n(6), &self.ffn_output)?;
-        e.layer_norm(n(7), &self.output_layer_norm)
+    fn walk(&self, e: &mut impl ParamWalker<B>, arch: Arch, names: &LayerNames) -> Result<()> {
+        e.linear(names.query.full(arch), &self.query)?;
+        e.linear(names.key.full(arch), &self.key)?;
+        e.linear(names.value.full(arch), &self.value)?;
+        e.linear(names.attention_dense.full(arch), &self.attention_dense)?;
+        e.layer_norm(
+            names.attention_layer_norm.full(arch),
+            &self.attention_layer_norm,
+        )?;
+        e.linear(names.ffn.full(arch), &self.ffn)?;
+        e.linear(names.ffn_output.full(arch), &self.ffn_output)?;
+        e.layer_norm(names.output_layer_norm.full(arch), &self.output_layer_norm)
     }
 
     /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]. Under
@@ -222,50 +181,39 @@ impl<B: Backend> QaModel<B> {
         };
         let c = config;
         let e = c.embedding_size;
+        let names = ModelNames::new(c);
         let embeddings = Embeddings {
             word_embeddings: b.embedding(
-                "embeddings.word_embeddings",
+                &names.word_embeddings,
                 c.vocab_size,
                 e,
                 Some(c.pad_token_id),
             )?,
             position_embeddings: b.embedding(
-                "embeddings.position_embeddings",
+                &names.position_embeddings,
                 c.max_position_embeddings,
                 e,
                 None,
             )?,
             token_type_embeddings: b.embedding(
-                "embeddings.token_type_embeddings",
+                &names.token_type_embeddings,
                 c.type_vocab_size,
                 e,
                 None,
             )?,
-            layer_norm: b.layer_norm("embeddings.LayerNorm", e, c.layer_norm_eps)?,
+            layer_norm: b.layer_norm(&names.embeddings_layer_norm, e, c.layer_norm_eps)?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
         };
-        let embedding_hidden_mapping_in = match c.arch {
-            Arch::Bert => None,
-            Arch::Albert => Some(b.linear(
-                "encoder.embedding_hidden_mapping_in",
-                false,
-                e,
-                c.hidden_size,
-            )?),
+        let embedding_hidden_mapping_in = match &names.embedding_hidden_mapping_in {
+            Some(name) => Some(b.linear(name, e, c.hidden_size)?),
+            None => None,
         };
-        let stored_layers = match c.arch {
-            Arch::Bert => c.num_hidden_layers,
-            Arch::Albert => c.num_hidden_groups * c.inner_group_num,
-        };
-        let mut layers = Vec::with_capacity(stored_layers);
-        for i in 0..stored_layers {
-            layers.push(TransformerLayer::build(
-                &mut b,
-                c,
-                &LayerNames::new(c.arch, i, c),
-            )?);
-        }
-        let qa_outputs = b.linear("qa_outputs", true, c.hidden_size, 2)?;
+        let layers = names
+            .layers
+            .iter()
+            .map(|layer| TransformerLayer::build(&mut b, c, layer))
+            .collect::<Result<Vec<_>>>()?;
+        let qa_outputs = b.linear(&names.qa_outputs, c.hidden_size, 2)?;
         let schedule = match c.arch {
             Arch::Bert => (0..c.num_hidden_layers).collect(),
             Arch::Albert => {
@@ -324,31 +272,33 @@ impl<B: Backend> QaModel<B> {
         }
     }
 
-    /// Visits every parameter-holding module with its HF name (`bert.…`/`albert.…`,
-    /// `qa_outputs`). Export and optimizer-state naming both go through here.
+    /// Visits every parameter-holding module with its full HF name (`bert.…`/`albert.…`,
+    /// `qa_outputs`; the table in [`crate::hf_names`]). Export and optimizer-state naming
+    /// both go through here.
     pub fn walk(&self, config: &ModelConfig, e: &mut impl ParamWalker<B>) -> Result<()> {
-        let p = format!("{}.", self.arch.prefix());
+        let names = ModelNames::new(config);
+        let arch = self.arch;
         let emb = &self.embeddings;
+        e.embedding(names.word_embeddings.full(arch), &emb.word_embeddings)?;
         e.embedding(
-            format!("{p}embeddings.word_embeddings"),
-            &emb.word_embeddings,
-        )?;
-        e.embedding(
-            format!("{p}embeddings.position_embeddings"),
+            names.position_embeddings.full(arch),
             &emb.position_embeddings,
         )?;
         e.embedding(
-            format!("{p}embeddings.token_type_embeddings"),
+            names.token_type_embeddings.full(arch),
             &emb.token_type_embeddings,
         )?;
-        e.layer_norm(format!("{p}embeddings.LayerNorm"), &emb.layer_norm)?;
-        if let Some(m) = &self.embedding_hidden_mapping_in {
-            e.linear(format!("{p}encoder.embedding_hidden_mapping_in"), m)?;
+        e.layer_norm(names.embeddings_layer_norm.full(arch), &emb.layer_norm)?;
+        if let (Some(m), Some(name)) = (
+            &self.embedding_hidden_mapping_in,
+            &names.embedding_hidden_mapping_in,
+        ) {
+            e.linear(name.full(arch), m)?;
         }
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.walk(e, &p, &LayerNames::new(self.arch, i, config))?;
+        for (layer, layer_names) in self.layers.iter().zip(&names.layers) {
+            layer.walk(e, arch, layer_names)?;
         }
-        e.linear("qa_outputs".into(), &self.qa_outputs)
+        e.linear(names.qa_outputs.full(arch), &self.qa_outputs)
     }
 
     /// Parameters under their HF names and PyTorch layouts.

@@ -13,6 +13,7 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 
 use crate::config::Activation;
 use crate::error::{ModelError, Result};
+use crate::hf_names::HfName;
 use crate::weights::{HostTensor, WeightSource};
 
 /// HF `nn.LayerNorm` over the last dimension.
@@ -70,22 +71,13 @@ impl<B: Backend> Builder<'_, B> {
         )
     }
 
-    pub fn linear(
-        &mut self,
-        name: &str,
-        head: bool,
-        d_in: usize,
-        d_out: usize,
-    ) -> Result<Linear<B>> {
-        let weight = match self
-            .source
-            .take(&format!("{name}.weight"), head, &[d_out, d_in])?
-        {
+    pub fn linear(&mut self, name: &HfName, d_in: usize, d_out: usize) -> Result<Linear<B>> {
+        let weight = match self.source.take(name, "weight", &[d_out, d_in])? {
             // PyTorch [out, in] → burn [in, out].
             Some(w) => self.tensor(w, [d_out, d_in]).transpose(),
             None => self.normal([d_in, d_out]),
         };
-        let bias = match self.source.take(&format!("{name}.bias"), head, &[d_out])? {
+        let bias = match self.source.take(name, "bias", &[d_out])? {
             Some(b) => self.tensor(b, [d_out]),
             None => Tensor::zeros([d_out], &self.device),
         };
@@ -95,12 +87,12 @@ impl<B: Backend> Builder<'_, B> {
         })
     }
 
-    pub fn layer_norm(&mut self, name: &str, d: usize, eps: f64) -> Result<LayerNorm<B>> {
-        let weight = match self.source.take(&format!("{name}.weight"), false, &[d])? {
+    pub fn layer_norm(&mut self, name: &HfName, d: usize, eps: f64) -> Result<LayerNorm<B>> {
+        let weight = match self.source.take(name, "weight", &[d])? {
             Some(w) => self.tensor(w, [d]),
             None => Tensor::ones([d], &self.device),
         };
-        let bias = match self.source.take(&format!("{name}.bias"), false, &[d])? {
+        let bias = match self.source.take(name, "bias", &[d])? {
             Some(b) => self.tensor(b, [d]),
             None => Tensor::zeros([d], &self.device),
         };
@@ -113,15 +105,12 @@ impl<B: Backend> Builder<'_, B> {
 
     pub fn embedding(
         &mut self,
-        name: &str,
+        name: &HfName,
         n: usize,
         d: usize,
         padding_idx: Option<usize>,
     ) -> Result<Embedding<B>> {
-        let weight = match self
-            .source
-            .take(&format!("{name}.weight"), false, &[n, d])?
-        {
+        let weight = match self.source.take(name, "weight", &[n, d])? {
             Some(w) => self.tensor(w, [n, d]),
             None => {
                 let w = self.normal([n, d]);
@@ -150,7 +139,8 @@ pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<HostTensor
     Ok(HostTensor { shape, data })
 }
 
-/// Visits a model's parameter-holding modules with their HF names (see `QaModel::walk`).
+/// Visits a model's parameter-holding modules with their full HF names (`QaModel::walk`,
+/// names from `crate::hf_names`).
 pub trait ParamWalker<B: Backend> {
     fn linear(&mut self, name: String, l: &Linear<B>) -> Result<()>;
     fn layer_norm(&mut self, name: String, n: &LayerNorm<B>) -> Result<()>;

@@ -381,7 +381,7 @@ pub fn train_until<B: AutodiffBackend>(
     };
     let resumed_step = (state.step > 0).then_some(state.step as u64);
     let metrics = MetricsFile::open(out, resumed_step)
-        .map_err(|e| ModelError::io(&out.join(files::METRICS), e))?;
+        .map_err(|e| ModelError::io(out.join(files::METRICS), e))?;
     let mut run = Run {
         trial,
         out,
@@ -600,6 +600,11 @@ impl Run<'_> {
         self.state.train_seconds = self.train_seconds_before + self.started.elapsed().as_secs_f64();
         self.state.scaler = self.scaler;
         save_train_state(self.out, model, &self.config, opt, &self.state)?;
+        self.write_checkpoint(model)
+    }
+
+    /// `checkpoint/`: the model as a HF directory (f32 weights, config, tokenizer).
+    fn write_checkpoint<B: AutodiffBackend>(&self, model: &QaModel<B>) -> Result<()> {
         write_checkpoint(
             self.out,
             &for_eval(model),
@@ -650,13 +655,7 @@ impl Run<'_> {
         if status == Outcome::Interrupted {
             return Ok(result);
         }
-        write_checkpoint(
-            self.out,
-            &for_eval(model),
-            &self.config,
-            self.trial,
-            self.tokenizer_dir.as_deref(),
-        )?;
+        self.write_checkpoint(model)?;
         result.write(self.out)?;
         // Only now is the run complete; until here a kill resumes from the last state.
         let _ = std::fs::remove_dir_all(self.out.join(files::TRAIN_STATE));

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{ModelError, Result};
+use crate::hf_names::{HfName, Scope};
 
 /// One host tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,19 +283,25 @@ impl WeightSource {
         Self::new(PathBuf::from("(random init)"), HashMap::new(), prefix)
     }
 
-    /// The checkpoint key of a base-model parameter (`embeddings.word_embeddings.weight`)
-    /// or a head parameter (`qa_outputs.weight`, `head = true`).
-    fn key(&self, name: &str, head: bool) -> String {
-        if head || !self.prefixed {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
+    /// The checkpoint key of parameter `param` (`weight`, `bias`) of `module`: prefixed
+    /// with the base model's name when the module is in the base model and the checkpoint
+    /// is a `…ForQuestionAnswering` (or pretraining) one.
+    fn key(&self, module: &HfName, param: &str) -> String {
+        match module.scope {
+            Scope::Base if self.prefixed => format!("{}.{}.{param}", self.prefix, module.path),
+            _ => format!("{}.{param}", module.path),
         }
     }
 
-    /// Takes a tensor of the given HF shape, or `None` (recorded as initialised) when absent.
-    pub fn take(&mut self, name: &str, head: bool, shape: &[usize]) -> Result<Option<Vec<f32>>> {
-        let key = self.key(name, head);
+    /// Takes parameter `param` of `module` with the given HF shape, or `None` (recorded as
+    /// initialised) when the checkpoint lacks it.
+    pub fn take(
+        &mut self,
+        module: &HfName,
+        param: &str,
+        shape: &[usize],
+    ) -> Result<Option<Vec<f32>>> {
+        let key = self.key(module, param);
         if let Some(dtype) = self.not_float.get(&key) {
             return Err(weights_err(
                 &self.path,

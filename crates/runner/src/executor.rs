@@ -42,6 +42,19 @@ pub(crate) enum Launched {
     },
 }
 
+impl Launched {
+    /// `attempt` started and can be found again by `handle`.
+    pub fn running(attempt: &Attempt, handle: Handle) -> Self {
+        Launched::Running {
+            trial_id: attempt.trial_id.clone(),
+            attempt: attempt.attempt,
+            label: attempt.label.clone(),
+            device: attempt.device.clone(),
+            handle,
+        }
+    }
+}
+
 /// What [`Executor::start`] did.
 #[derive(Debug, Default)]
 pub(crate) struct LaunchReport {
@@ -51,6 +64,29 @@ pub(crate) struct LaunchReport {
     /// The executor cannot go on (sbatch refused the job); after recording `launched`,
     /// the run stops with this error.
     pub fatal: Option<RunnerError>,
+}
+
+impl LaunchReport {
+    /// The next claimed attempt, or `None` when nothing more may start now (and why:
+    /// nothing is runnable, or the claim failed).
+    pub fn claim_next(
+        &mut self,
+        claim: &mut Claim<'_>,
+        device: &str,
+        trial_device: Device,
+    ) -> Option<Attempt> {
+        match claim(device, trial_device) {
+            Ok(Some(a)) => Some(a),
+            Ok(None) => {
+                self.exhausted = true;
+                None
+            }
+            Err(e) => {
+                self.fatal = Some(e);
+                None
+            }
+        }
+    }
 }
 
 /// What the scheduler does after the executor took a SIGINT/SIGTERM to the runner.

@@ -127,26 +127,16 @@ impl Executor for LocalExecutor {
                 continue;
             }
             let device = self.slots[i].device;
-            let attempt = match claim(&device.to_string(), device.inside_child()) {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    report.exhausted = true;
-                    break;
-                }
-                Err(e) => {
-                    report.fatal = Some(e);
-                    break;
-                }
+            let Some(attempt) =
+                report.claim_next(claim, &device.to_string(), device.inside_child())
+            else {
+                break;
             };
             match self.spawn(&attempt, device) {
                 Ok(child) => {
-                    report.launched.push(Launched::Running {
-                        trial_id: attempt.trial_id.clone(),
-                        attempt: attempt.attempt,
-                        label: attempt.label.clone(),
-                        device: attempt.device.clone(),
-                        handle: Handle::Pid(child.id()),
-                    });
+                    report
+                        .launched
+                        .push(Launched::running(&attempt, Handle::Pid(child.id())));
                     self.slots[i].running = Some(Running {
                         attempt,
                         child,

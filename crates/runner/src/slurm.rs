@@ -338,18 +338,8 @@ impl Executor for SlurmExecutor {
         let mut report = LaunchReport::default();
         let device = task_device(&self.spec);
         let mut batch: Vec<Attempt> = Vec::new();
-        loop {
-            match claim(EXECUTOR, device) {
-                Ok(Some(a)) => batch.push(a),
-                Ok(None) => {
-                    report.exhausted = true;
-                    break;
-                }
-                Err(e) => {
-                    report.fatal = Some(e);
-                    break;
-                }
-            }
+        while let Some(a) = report.claim_next(claim, EXECUTOR, device) {
+            batch.push(a);
         }
         if batch.is_empty() {
             return report;
@@ -362,13 +352,9 @@ impl Executor for SlurmExecutor {
                 );
                 for (i, a) in batch.into_iter().enumerate() {
                     let task = format!("{job}_{i}");
-                    report.launched.push(Launched::Running {
-                        trial_id: a.trial_id.clone(),
-                        attempt: a.attempt,
-                        label: a.label.clone(),
-                        device: a.device.clone(),
-                        handle: Handle::Job(task.clone()),
-                    });
+                    report
+                        .launched
+                        .push(Launched::running(&a, Handle::Job(task.clone())));
                     self.tracked.push((a, task));
                 }
             }

@@ -8,7 +8,8 @@
 //! read is [`crate::model_keys`].
 //!
 //! Mirrors transformers' `BertConfig` / `AlbertConfig` (models/bert/configuration_bert.py,
-//! models/albert/configuration_albert.py at e3b8f49f): the same key names and defaults.
+//! models/albert/configuration_albert.py of transformers v5.24.0): the same key names and
+//! defaults.
 
 use std::path::Path;
 

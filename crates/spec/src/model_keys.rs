@@ -34,7 +34,7 @@ impl Arch {
 }
 
 /// The keys the QA models read, per architecture. Everything else in a config is inert.
-const COMMON_KEYS: &[&str] = &[
+pub const COMMON_KEYS: &[&str] = &[
     "vocab_size",
     "hidden_size",
     "num_hidden_layers",
@@ -51,7 +51,8 @@ const COMMON_KEYS: &[&str] = &[
     "model_type",
     "position_embedding_type",
 ];
-const ALBERT_KEYS: &[&str] = &["embedding_size", "num_hidden_groups", "inner_group_num"];
+/// Keys only ALBERT reads.
+pub const ALBERT_KEYS: &[&str] = &["embedding_size", "num_hidden_groups", "inner_group_num"];
 
 /// Whether a config key can change what a QA model computes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -146,27 +146,13 @@ fn hf_config_json_never_panics() {
                 b"\"num_hidden_groups\": 512",
             ],
             generate: Some(Box::new(|rng: &mut Rng| {
-                let keys = [
-                    "model_type",
-                    "vocab_size",
-                    "hidden_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "intermediate_size",
-                    "hidden_act",
-                    "hidden_dropout_prob",
-                    "attention_probs_dropout_prob",
-                    "max_position_embeddings",
-                    "type_vocab_size",
-                    "layer_norm_eps",
-                    "initializer_range",
-                    "pad_token_id",
-                    "embedding_size",
-                    "num_hidden_groups",
-                    "inner_group_num",
-                    "architectures",
-                    "position_embedding_type",
-                ];
+                // Every key a model reads, and one it does not.
+                let keys: Vec<&str> = spec::model_keys::COMMON_KEYS
+                    .iter()
+                    .chain(spec::model_keys::ALBERT_KEYS)
+                    .copied()
+                    .chain(["architectures"])
+                    .collect();
                 fuzz::json(rng, &keys, 2).into_bytes()
             })),
             deadline: Duration::from_secs(10),

@@ -75,6 +75,24 @@ pub fn check(device: Device, precision: Precision) -> anyhow::Result<()> {
     precision.check_device(device).map_err(anyhow::Error::msg)
 }
 
+/// The device and precision a trial config runs with: `--device` if given, else its
+/// `train.device`; errors name the config file.
+pub fn for_trial(
+    device_flag: Option<&str>,
+    trial: &spec::TrialConfig,
+    config_path: &std::path::Path,
+) -> anyhow::Result<(Device, Precision)> {
+    let device = match device_flag {
+        Some(d) => parse(d)?,
+        None => trial.train.device,
+    };
+    let precision = trial.train.effective_precision();
+    precision
+        .check_device(device)
+        .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", config_path.display()))?;
+    Ok((device, precision))
+}
+
 /// `--device` or the trial's `train.device`, in the one device grammar (`spec::Device`).
 pub fn parse(s: &str) -> anyhow::Result<Device> {
     let device: Device = s.parse().map_err(anyhow::Error::msg)?;

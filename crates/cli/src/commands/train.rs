@@ -25,14 +25,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     crate::commands::trial::contain_file_size_limit()?;
     let trial = TrialConfig::from_yaml_file(&args.config)?;
-    let dev = match &args.device {
-        Some(d) => device::parse(d)?,
-        None => trial.train.device,
-    };
-    let precision = trial.train.effective_precision();
-    precision
-        .check_device(dev)
-        .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", args.config.display()))?;
+    let (dev, precision) = device::for_trial(args.device.as_deref(), &trial, &args.config)?;
     let result = with_backend!(
         dev,
         precision,

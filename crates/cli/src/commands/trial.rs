@@ -38,14 +38,7 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     };
     let config_path = args.dir.join(files::SPEC);
     let trial = TrialConfig::from_yaml_file(&config_path)?;
-    let dev = match &args.device {
-        Some(d) => device::parse(d)?,
-        None => trial.train.device,
-    };
-    let precision = trial.train.effective_precision();
-    precision
-        .check_device(dev)
-        .map_err(|e| anyhow::anyhow!("{}: train.precision: {e}", config_path.display()))?;
+    let (dev, precision) = device::for_trial(args.device.as_deref(), &trial, &config_path)?;
     write_environment(&args.dir, dev)?;
     let result = with_backend!(dev, precision, |B, d| {
         qa_model::train::train_until::<Autodiff<B>>(&trial, &args.dir, &d, process.stop_flag())

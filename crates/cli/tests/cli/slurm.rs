@@ -8,20 +8,7 @@ use std::process::Command;
 
 use super::runner::{export, fake_trial, stderr, study, workspace};
 
-pub(crate) fn slurm_available() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !up {
-        assert!(
-            std::env::var_os("QA_SWEEP_REQUIRE_SLURM").is_none(),
-            "QA_SWEEP_REQUIRE_SLURM is set but no Slurm cluster answers sinfo"
-        );
-        eprintln!("skipped: no Slurm cluster (tools/slurm-local.sh starts one)");
-    }
-    up
-}
+pub(crate) use testkit::slurm_available;
 
 /// `sweep run --executor slurm` with the fake trial (or the real one with `real`).
 fn slurm_cmd(dir: &Path, study: &Path, step_ms: u32, extra: &[&str], real: bool) -> Command {

@@ -325,34 +325,11 @@ pub(crate) fn draw_evp<DB: DrawingBackend>(
         .map_err(err)?;
     for (k, (name, points)) in groups.iter().enumerate() {
         let color = super::PALETTE[k % super::PALETTE.len()];
-        let band: Vec<(f64, f64)> = points
+        let points: Vec<(f64, f64, f64, f64)> = points
             .iter()
-            .map(|p| (p.n as f64, p.high))
-            .chain(points.iter().rev().map(|p| (p.n as f64, p.low)))
+            .map(|p| (p.n as f64, p.mean, p.low, p.high))
             .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(
-                band,
-                color.mix(0.15).filled(),
-            )))
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.n as f64, p.mean)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| Circle::new((p.n as f64, p.mean), 3, color.filled())),
-            )
-            .map_err(err)?;
+        super::draw_band_line(&mut chart, name, &points, color, 3)?;
     }
     super::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }

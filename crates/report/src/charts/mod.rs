@@ -377,40 +377,53 @@ fn draw_curves<DB: DrawingBackend>(
         .map_err(err)?;
     for (k, (name, points)) in series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        if points.len() > 1 {
-            let band: Vec<(f64, f64)> = points
-                .iter()
-                .map(|p| (p.0, p.3))
-                .chain(points.iter().rev().map(|p| (p.0, p.2)))
-                .collect();
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    band,
-                    color.mix(0.15).filled(),
-                )))
-                .map_err(err)?;
-        }
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        if points.len() == 1 {
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
-                )
-                .map_err(err)?;
-        }
+        // A single point has no band to shade; it gets a dot instead.
+        let dots = if points.len() == 1 { 4 } else { 0 };
+        draw_band_line(&mut chart, name, points, color, dots)?;
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// A mean line through `(x, mean, low, high)` points over its shaded `[low, high]` band,
+/// with a legend entry, and dots of radius `dots` at the points (0: none).
+pub(crate) fn draw_band_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    name: &str,
+    points: &[(f64, f64, f64, f64)],
+    color: RGBColor,
+    dots: u32,
+) -> Result<(), ReportError> {
+    if points.len() > 1 {
+        let band: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.0, p.3))
+            .chain(points.iter().rev().map(|p| (p.0, p.2)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                color.mix(0.15).filled(),
+            )))
+            .map_err(err)?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.0, p.1)),
+            color.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(name.to_string())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    if dots > 0 {
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), dots, color.filled())),
+            )
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 fn draw_references<DB: DrawingBackend>(

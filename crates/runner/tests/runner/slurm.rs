@@ -10,20 +10,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
-pub fn slurm_available() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !up {
-        assert!(
-            std::env::var_os("QA_SWEEP_REQUIRE_SLURM").is_none(),
-            "QA_SWEEP_REQUIRE_SLURM is set but no Slurm cluster answers sinfo"
-        );
-        eprintln!("skipped: no Slurm cluster (tools/slurm-local.sh starts one)");
-    }
-    up
-}
+pub(crate) use testkit::slurm_available;
 
 /// The runner with `--executor slurm` and the fake trial.
 fn slurm_cmd(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Command {
