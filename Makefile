@@ -81,9 +81,7 @@ bench: venv bench-runner
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data
 	$(CARGO) build --release --locked -p cli
-	CARGO_TARGET_DIR=target/ndarray $(CARGO) build --release --locked -p cli \
-		--no-default-features --features ndarray
-	$(PYTHON_VENV) tools/bench_train.py --flex target/release/sweep --ndarray target/ndarray/release/sweep
+	$(PYTHON_VENV) tools/bench_train.py --sweep target/release/sweep
 
 ## Runner numbers only (no Python needed): planning 10,000 trials, ingesting 1,000,000 metric
 ## rows, overhead per trial against spawning the same fake trials directly.

@@ -1,29 +1,50 @@
-"""`make bench` for training: qa-model's training step (burn, CPU backends) next to PyTorch +
-transformers BertForQuestionAnswering doing the same step (forward, QA loss, backward,
-clip_grad_norm_, AdamW) on the same batch shapes, on the same CPU, in the same run.
+"""`make bench` for training and evaluation on CPU: qa-model's training step (burn flex) next
+to PyTorch + transformers BertForQuestionAnswering doing the same step (forward, QA loss,
+backward, clip_grad_norm_, AdamW) on the same batch shapes, and the forward pass alone
+(evaluation; PyTorch under no_grad), on the same CPU, in the same run. Each side runs in its own
+process, alternating, REPEATS times; the table keeps each side's fastest run, the cores it kept
+busy (CPU time / wall time over the timed steps) and its peak RSS.
 Writes the table into docs/benchmarks.md (between the bench:train markers).
 
-Usage: python bench_train.py --flex SWEEP_BIN --ndarray SWEEP_BIN   (sweep built with each CPU backend)
+Usage: python bench_train.py --sweep SWEEP_BIN
+       python bench_train.py --torch-case PRESET WARM TIMED   (one PyTorch run, JSON out)
 """
 import argparse
 import datetime
 import json
 import os
-import platform
+import resource
 import subprocess
+import sys
 import time
-
-import torch
-from transformers import BertConfig, BertForQuestionAnswering
 
 import bench_data
 
 PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4)}
 CASES = [("tiny", 3, 24), ("mini", 2, 8)]
 VOCAB, BATCH, SEQ = 21128, 16, 128
+REPEATS = 2
 
 
-def torch_step_time(preset, warm, timed):
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(warm, n, f):
+    for _ in range(warm):
+        f()
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for _ in range(n):
+        f()
+    wall = time.perf_counter() - t0
+    return wall, (cpu_seconds() - c0) / wall
+
+
+def torch_case(preset, warm, n):
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+    torch.set_num_threads(os.cpu_count() or 1)
     layers, hidden, heads = PRESETS[preset]
     torch.manual_seed(1)
     cfg = BertConfig(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
@@ -36,62 +57,104 @@ def torch_step_time(preset, warm, timed):
     types = (torch.arange(SEQ) >= SEQ // 4).long().expand(BATCH, SEQ)
     starts = torch.randint(0, SEQ, (BATCH,), generator=g)
     ends = (starts + 3).clamp(max=SEQ - 1)
-    secs = 0.0
-    for i in range(warm + timed):
-        t0 = time.perf_counter()
-        out = model(input_ids=ids, token_type_ids=types, attention_mask=torch.ones_like(ids),
+    mask = torch.ones_like(ids)
+
+    def step():
+        out = model(input_ids=ids, token_type_ids=types, attention_mask=mask,
                     start_positions=starts, end_positions=ends)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if i >= warm:
-            secs += time.perf_counter() - t0
-    return {"ms_per_step": 1000 * secs / timed, "examples_per_second": BATCH * timed / secs}
+
+    secs, cores = timed(warm, n, step)
+    model.eval()
+
+    def forward():
+        with torch.no_grad():
+            model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+
+    eval_secs, eval_cores = timed(warm, n, forward)
+    return {"ms_per_step": 1000 * secs / n, "examples_per_second": BATCH * n / secs, "cores_used": cores,
+            "eval_ms_per_batch": 1000 * eval_secs / n, "eval_cores_used": eval_cores,
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def rust(bin_path, preset, warm, timed):
-    out = subprocess.run([bin_path, "bench-train", "--preset", preset, "--vocab-size", str(VOCAB),
-                          "--batch", str(BATCH), "--seq", str(SEQ), "--warmup", str(warm), "--steps", str(timed)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+def measured(cmd):
+    """Runs cmd; its JSON output with the child's peak RSS (MiB) added."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
+    r = json.loads(out.strip().splitlines()[-1])
+    r["peak_rss_mib"] = usage.ru_maxrss / 1024
+    return r
+
+
+def torch_run(preset, warm, n):
+    return measured([sys.executable, os.path.abspath(__file__), "--torch-case", preset, str(warm), str(n)])
+
+
+def rust(bin_path, preset, warm, n):
+    return measured([bin_path, "bench-train", "--preset", preset, "--vocab-size", str(VOCAB),
+                     "--batch", str(BATCH), "--seq", str(SEQ), "--warmup", str(warm), "--steps", str(n)])
+
+
+def best(runs, key):
+    return min(runs, key=lambda r: r[key])
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--flex", required=True)
-    ap.add_argument("--ndarray", required=True)
+    ap.add_argument("--sweep")
+    ap.add_argument("--torch-case", nargs=3, metavar=("PRESET", "WARM", "TIMED"))
     ap.add_argument("--doc", default=os.path.join(bench_data.HERE, "..", "docs", "benchmarks.md"))
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    if args.torch_case:
+        preset, warm, n = args.torch_case
+        print(json.dumps(torch_case(preset, int(warm), int(n))))
+        return
+    if not args.sweep:
+        ap.error("--sweep is required")
     rows = []
-    for preset, warm, timed in CASES:
-        f = rust(args.flex, preset, warm, timed)
-        n = rust(args.ndarray, preset, warm, timed)
-        p = torch_step_time(preset, warm, timed)
-        rows.append((preset, f, n, p))
+    for preset, warm, n in CASES:
+        ours, theirs = [], []
+        for _ in range(REPEATS):
+            ours.append(rust(args.sweep, preset, warm, n))
+            theirs.append(torch_run(preset, warm, n))
+        rows.append((preset, ours, theirs))
+        print(preset, json.dumps({"sweep": ours, "torch": theirs}), flush=True)
     layers = {k: f"{v[0]} layers, hidden {v[1]}" for k, v in PRESETS.items()}
+    peer = rows[0][2][0]
     lines = [
         "<!-- bench:train:start -->",
-        f"## Training step on CPU (batch {BATCH}, sequence {SEQ}, vocab {VOCAB})",
+        f"## Training step and evaluation forward on CPU (batch {BATCH}, sequence {SEQ}, vocab {VOCAB})",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {bench_data.cpu_name()}, {os.cpu_count()} cores",
         "- command: `make bench` (tools/bench_train.py → `sweep bench-train`, crates/qa-model/src/bench.rs)",
-        f"- peer: PyTorch {torch.__version__} eager ({torch.get_num_threads()} threads), transformers "
-        "BertForQuestionAnswering, AdamW, clip_grad_norm_; same shapes, random ids",
+        f"- peer: PyTorch {peer['torch']} eager ({peer['threads']} threads), transformers "
+        "BertForQuestionAnswering, AdamW, clip_grad_norm_; evaluation under `torch.no_grad()`; same shapes, "
+        "random ids, dropout 0.1 on both sides in training",
+        f"- each side in its own process, alternating, {REPEATS} runs each; the fastest run of each side is shown; "
+        "cores = CPU time / wall time over the timed steps; RSS = the process's peak",
         "",
-        "| preset | burn flex ms/step | burn ndarray ms/step | PyTorch ms/step | flex ex/s | PyTorch ex/s | PyTorch / flex time |",
-        "|---|---|---|---|---|---|---|",
+        "| preset | sweep train ms/step | PyTorch train ms/step | sweep / PyTorch | sweep cores | PyTorch cores "
+        "| sweep eval ms/batch | PyTorch eval ms/batch | sweep / PyTorch (eval) | sweep peak RSS | PyTorch peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for preset, f, n, p in rows:
-        lines.append(f"| {preset} ({layers[preset]}) | {f['ms_per_step']:.0f} | {n['ms_per_step']:.0f} | "
-                     f"{p['ms_per_step']:.0f} | {f['examples_per_second']:.1f} | {p['examples_per_second']:.1f} | "
-                     f"{p['ms_per_step'] / f['ms_per_step']:.2f}× |")
-    faster = all(f["ms_per_step"] <= n["ms_per_step"] for _, f, n, _ in rows)
-    lines += ["", "A ratio below 1 means burn is slower than PyTorch. flex is the default CPU backend"
-              + (" (faster than ndarray in every row)." if faster else "; ndarray was faster in some rows of this run."),
-              "<!-- bench:train:end -->"]
+    for preset, ours, theirs in rows:
+        f, p = best(ours, "ms_per_step"), best(theirs, "ms_per_step")
+        fe, pe = best(ours, "eval_ms_per_batch"), best(theirs, "eval_ms_per_batch")
+        lines.append(
+            f"| {preset} ({layers[preset]}) | {f['ms_per_step']:.0f} | {p['ms_per_step']:.0f} | "
+            f"{f['ms_per_step'] / p['ms_per_step']:.2f}× | {f.get('cores_used') or float('nan'):.2f} | "
+            f"{p['cores_used']:.2f} | {fe['eval_ms_per_batch']:.1f} | {pe['eval_ms_per_batch']:.1f} | "
+            f"{fe['eval_ms_per_batch'] / pe['eval_ms_per_batch']:.2f}× | "
+            f"{max(r['peak_rss_mib'] for r in ours):.0f} MiB | {max(r['peak_rss_mib'] for r in theirs):.0f} MiB |")
+    lines += ["", "A ratio below 1× means sweep takes less time than PyTorch.", "<!-- bench:train:end -->"]
     section = "\n".join(lines)
     text = open(args.doc, encoding="utf-8").read()
     start, end = "<!-- bench:train:start -->", "<!-- bench:train:end -->"

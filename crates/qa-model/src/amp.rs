@@ -41,12 +41,23 @@ pub fn dtype(half: Half) -> FloatDType {
     }
 }
 
-/// `x · w + b` of a Linear, in the autocast type when there is one.
+/// `x · w + b` of a Linear, in the autocast type when there is one. Inputs of rank 3 and
+/// more are flattened to rows first: burn's Linear on [batch, seq, in] computes the
+/// weight gradient as one matmul per batch item and sums them serially; on rows it is
+/// one GEMM that uses every core.
 pub fn linear<B: Backend, const D: usize>(
     l: &burn::nn::Linear<B>,
     x: Tensor<B, D>,
     ac: Autocast,
 ) -> Tensor<B, D> {
+    if D > 2 {
+        let dims = x.dims();
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let y = linear(l, x.reshape([rows, dims[D - 1]]), ac);
+        let mut out = dims;
+        out[D - 1] = y.dims()[1];
+        return y.reshape(out);
+    }
     match ac {
         None => l.forward(x),
         Some(h) => burn::tensor::module::linear(

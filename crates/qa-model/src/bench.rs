@@ -15,7 +15,8 @@ use crate::error::Result;
 use crate::model::QaModel;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::presets::preset_config;
-use crate::step::{optimizer_step, StepInputs};
+use crate::data::batch;
+use crate::step::{for_eval, optimizer_step, StepInputs};
 use crate::train::no_decay_ids;
 use crate::weights::WeightSource;
 
@@ -39,6 +40,39 @@ pub struct StepBenchResult {
     pub parameters: usize,
     /// The first step (kernel compilation and autotuning on CUDA), separately.
     pub first_step_ms: f64,
+    /// Process CPU time / wall time over the timed steps (Linux; absent elsewhere).
+    pub cores_used: Option<f64>,
+    /// Evaluation: the forward pass alone on the same batch, without autodiff
+    /// (`sweep predict`'s path).
+    pub eval_ms_per_batch: f64,
+    pub eval_cores_used: Option<f64>,
+}
+
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at ")".
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, in USER_HZ (100) ticks.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Times `f` `warm + timed` times; (seconds of the timed runs, cores used by them).
+fn timed(warm: usize, timed: usize, mut f: impl FnMut()) -> (f64, Option<f64>) {
+    for _ in 0..warm {
+        f();
+    }
+    let (t, cpu) = (Instant::now(), process_cpu_seconds());
+    for _ in 0..timed {
+        f();
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let cores = cpu
+        .zip(process_cpu_seconds())
+        .map(|(a, b)| (b - a) / wall.max(1e-9));
+    (wall, cores)
 }
 
 /// Times `timed_steps` optimizer steps after `warmup_steps`, through the trainer's own
@@ -95,28 +129,39 @@ pub fn train_step_throughput<B: AutodiffBackend>(
         pad_token_id: 0,
         learning_rate: 1e-4,
         max_grad_norm: 1.0,
+        dropout_seed: 0,
+        dropout_step: 0,
         device,
     };
-    let (mut secs, mut first) = (0.0, 0.0);
-    for i in 0..b.warmup_steps + b.timed_steps {
+    let mut first = None;
+    let mut slot = Some(model);
+    let (secs, cores_used) = timed(b.warmup_steps, b.timed_steps, || {
+        let Some(model) = slot.take() else { return };
         let t = Instant::now();
         let (m, _, _) = optimizer_step(model, &mut opt, scaler.as_mut(), &inputs);
-        model = m;
         // Wait for the device: read one parameter back.
-        let _ = model.qa_outputs.weight.val().into_data();
-        let dt = t.elapsed().as_secs_f64();
-        if i == 0 {
-            first = dt;
-        }
-        if i >= b.warmup_steps {
-            secs += dt;
-        }
-    }
+        let _ = m.qa_outputs.weight.val().into_data();
+        first.get_or_insert(t.elapsed().as_secs_f64());
+        slot = Some(m);
+    });
+    let Some(model) = slot else {
+        return Err(crate::ModelError::Invalid("the benchmark lost its model".into()));
+    };
+    let eval_model = for_eval(&model);
+    let refs: Vec<&Feature> = features.iter().collect();
+    let (eval_secs, eval_cores_used) = timed(b.warmup_steps, b.timed_steps, || {
+        let input = batch::<B::InnerBackend>(&refs, 0, Some(seq), device);
+        let out = eval_model.forward(input);
+        let _ = out.start_logits.into_data();
+    });
     let timed = b.timed_steps.max(1) as f64;
     Ok(StepBenchResult {
         ms_per_step: 1000.0 * secs / timed,
         examples_per_second: (n as f64 * timed) / secs.max(1e-12),
         parameters,
-        first_step_ms: 1000.0 * first,
+        first_step_ms: 1000.0 * first.unwrap_or(0.0),
+        cores_used,
+        eval_ms_per_batch: 1000.0 * eval_secs / timed,
+        eval_cores_used,
     })
 }

@@ -35,6 +35,7 @@ pub fn batch<B: Backend>(
         input_ids: int_tensor(ids, rows, len, device),
         token_type_ids: int_tensor(types, rows, len, device),
         attention_mask: int_tensor(mask, rows, len, device),
+        dropout_key: 0,
     }
 }
 

@@ -7,6 +7,8 @@
 //! - [`hf_names`]: the HF parameter names, written once (build, export, optimizer state).
 //! - [`nn`], [`model`]: the network.
 //! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
+//! - [`fused`]: fused CPU ops (attention softmax, dropout, LayerNorm, GELU, AdamW) with
+//!   their own backward on flex; other backends take the decomposition.
 //! - [`train`], [`optim`], [`eval`]: HF Trainer semantics, AdamW, the official metric.
 //! - [`presets`]: random-init models for runs without pretrained weights.
 //! - `resume`: train_state/ for resuming killed trials.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fused;
 pub mod hf_names;
 pub mod model;
 pub mod nn;

@@ -14,7 +14,6 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -22,6 +21,7 @@ use crate::amp::{self, Autocast};
 use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
 use crate::hf_names::{LayerNames, ModelNames};
+use crate::fused::{self, DropoutSite};
 use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
 use crate::weights::{LoadReport, WeightSource};
 
@@ -93,10 +93,18 @@ impl<B: Backend> TransformerLayer<B> {
         e.layer_norm(names.output_layer_norm.full(arch), &self.output_layer_norm)
     }
 
-    /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]. Under
-    /// mixed precision (`ac`), the matmuls run in the half type and softmax/LayerNorm in f32
-    /// (see [`crate::amp`]); the output is f32 (LayerNorm's).
-    pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>, ac: Autocast) -> Tensor<B, 3> {
+    /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]; `position`:
+    /// this application's place in the layer schedule (ALBERT applies one layer many
+    /// times; each application drops its own elements). Under mixed precision (`ac`), the
+    /// matmuls run in the half type and softmax/LayerNorm in f32 (see [`crate::amp`]); the
+    /// output is f32 (LayerNorm's).
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Tensor<B, 4>,
+        ac: Autocast,
+        dropout: LayerDropout,
+    ) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
         let split = |t: Tensor<B, 3>| {
@@ -106,31 +114,59 @@ impl<B: Backend> TransformerLayer<B> {
         let q = split(amp::linear(&self.query, x.clone(), ac));
         let k = split(amp::linear(&self.key, x.clone(), ac));
         let v = split(amp::linear(&self.value, x.clone(), ac));
-        let scores = amp::matmul(q, k.swap_dims(2, 3), ac) * (1.0 / (head_dim as f64).sqrt());
-        // The f32 mask promotes half scores to f32, and softmax runs in f32 either way.
-        let scores = amp::add(scores, mask);
-        let probs = self.attention_dropout.forward(softmax(scores, 3));
+        let scores = amp::matmul(q, k.swap_dims(2, 3), ac);
+        let probs = fused::attention_probs(
+            scores,
+            mask,
+            1.0 / (head_dim as f64).sqrt(),
+            &self.attention_dropout,
+            dropout.attention_probs,
+        );
         let context = amp::matmul(probs, v, ac)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
-        let attn = self
-            .hidden_dropout
-            .forward(amp::linear(&self.attention_dense, context, ac));
-        let attn = self
-            .attention_layer_norm
-            .forward(amp::to_f32(amp::add(attn, x), ac));
+        let attn = fused::residual_layer_norm(
+            amp::linear(&self.attention_dense, context, ac),
+            x,
+            &self.attention_layer_norm,
+            Some((&self.hidden_dropout, dropout.attention_output)),
+        );
         let ff = amp::linear(
             &self.ffn_output,
             activate(self.activation, amp::linear(&self.ffn, attn.clone(), ac)),
             ac,
         );
-        let ff = if self.ffn_dropout {
-            self.hidden_dropout.forward(ff)
-        } else {
-            ff
+        fused::residual_layer_norm(
+            ff,
+            attn,
+            &self.output_layer_norm,
+            self.ffn_dropout
+                .then_some((&self.hidden_dropout, dropout.ffn_output)),
+        )
+    }
+}
+
+/// The dropout sites of one layer application ([`fused::DropoutSite`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerDropout {
+    pub attention_probs: DropoutSite,
+    pub attention_output: DropoutSite,
+    pub ffn_output: DropoutSite,
+}
+
+impl LayerDropout {
+    /// Sites of the layer application at `position` of the schedule (site 0 is the
+    /// embeddings').
+    pub fn at(key: u64, position: usize) -> Self {
+        let site = |k: u64| DropoutSite {
+            key,
+            site: 1 + 3 * position as u64 + k,
         };
-        self.output_layer_norm
-            .forward(amp::to_f32(amp::add(ff, attn), ac))
+        LayerDropout {
+            attention_probs: site(0),
+            attention_output: site(1),
+            ffn_output: site(2),
+        }
     }
 }
 
@@ -165,6 +201,9 @@ pub struct QaBatch<B: Backend> {
     pub input_ids: Tensor<B, 2, Int>,
     pub token_type_ids: Tensor<B, 2, Int>,
     pub attention_mask: Tensor<B, 2, Int>,
+    /// The dropout masks' key for this forward pass ([`fused::DropoutMask`]); unused in
+    /// evaluation.
+    pub dropout_key: u64,
 }
 
 impl<B: Backend> QaModel<B> {
@@ -252,15 +291,20 @@ impl<B: Backend> QaModel<B> {
         let x = emb.word_embeddings.forward(batch.input_ids)
             + emb.position_embeddings.forward(positions)
             + emb.token_type_embeddings.forward(batch.token_type_ids);
-        let x = emb.dropout.forward(emb.layer_norm.forward(x));
+        let key = batch.dropout_key;
+        let x = fused::dropout(
+            fused::layer_norm(x, &emb.layer_norm),
+            &emb.dropout,
+            DropoutSite { key, site: 0 },
+        );
         let ac = self.autocast;
         let mut x = match &self.embedding_hidden_mapping_in {
             Some(m) => amp::linear(m, x, ac),
             None => x,
         };
         let mask = additive_mask(batch.attention_mask);
-        for &i in &self.schedule {
-            x = self.layers[i].forward(x, mask.clone(), ac);
+        for (position, &i) in self.schedule.iter().enumerate() {
+            x = self.layers[i].forward(x, mask.clone(), ac, LayerDropout::at(key, position));
         }
         // Half under mixed precision; the loss and evaluation read them in f32.
         let logits = amp::to_f32(amp::linear(&self.qa_outputs, x, ac), ac); // [b, s, 2]

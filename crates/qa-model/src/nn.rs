@@ -38,7 +38,7 @@ impl<B: Backend> LayerNorm<B> {
 /// `hidden_act`, with exact gradients.
 pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
     match act {
-        Activation::Gelu => x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5,
+        Activation::Gelu => crate::fused::gelu(x),
         Activation::GeluNew => {
             let c = (2.0 / std::f64::consts::PI).sqrt();
             let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;

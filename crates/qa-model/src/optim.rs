@@ -93,11 +93,17 @@ impl<B: Backend> AdamW<B> {
 struct SumSquares<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
     total: Option<Tensor<B::InnerBackend, 1>>,
+    /// The sum of the gradients the fused kernel took (flex).
+    fused_total: f64,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for SumSquares<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            if let Some(s) = crate::fused::sum_squares(&g) {
+                self.fused_total += s;
+                return;
+            }
             let s = g.powi_scalar(2).sum();
             self.total = Some(match self.total.take() {
                 Some(t) => t + s,
@@ -112,11 +118,14 @@ pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &GradientsParams,
 ) -> f64 {
-    let mut v = SumSquares::<B> { grads, total: None };
+    let mut v = SumSquares::<B> {
+        grads,
+        total: None,
+        fused_total: 0.0,
+    };
     model.visit(&mut v);
-    v.total
-        .map(|t| t.into_scalar().elem::<f64>().sqrt())
-        .unwrap_or(0.0)
+    let tensor_total = v.total.map_or(0.0, |t| t.into_scalar().elem::<f64>());
+    (tensor_total + v.fused_total).sqrt()
 }
 
 struct Stepper<'a, B: AutodiffBackend> {
@@ -136,21 +145,40 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Stepper<'_, B> {
         let t = self.opt.step as i32;
         let shape = grad.dims();
         let n: usize = shape.iter().product();
-        let g = grad.reshape([n]) * self.grad_scale;
-        let mut p = tensor.inner().reshape([n]);
         let decay = if self.opt.no_decay.contains(&id) {
             0.0
         } else {
             c.weight_decay
         };
+        let fused = crate::fused::adamw(
+            tensor.inner().reshape([n]),
+            grad.reshape([n]),
+            self.opt.moments.remove(&id),
+            &crate::fused::AdamWStep {
+                lr: self.lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                epsilon: c.epsilon,
+                weight_decay: decay,
+                step: t,
+                grad_scale: self.grad_scale,
+            },
+        );
+        let (p, grad, moments) = match fused {
+            Ok([p, m, v]) => {
+                self.opt.moments.insert(id, (m, v));
+                let updated = Tensor::from_inner(p.reshape(shape)).require_grad();
+                return Param::from_mapped_value(id, updated, mapper);
+            }
+            Err(inputs) => inputs,
+        };
+        // The same arithmetic in tensor ops (backends without the fused kernel).
+        let g = grad * self.grad_scale;
+        let mut p = p;
         if decay > 0.0 {
             p = p * (1.0 - self.lr * decay);
         }
-        let (m, v) = self
-            .opt
-            .moments
-            .remove(&id)
-            .unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let (m, v) = moments.unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
         let m = m * c.beta1 + g.clone() * (1.0 - c.beta1);
         let v = v * c.beta2 + g.powi_scalar(2) * (1.0 - c.beta2);
         let bias1 = 1.0 - c.beta1.powi(t);

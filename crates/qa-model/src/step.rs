@@ -11,6 +11,7 @@ use qa_data::features::Feature;
 
 use crate::amp::GradScaler;
 use crate::data::{batch, labels};
+use crate::fused::forward_key;
 use crate::model::QaModel;
 use crate::optim::{step, AdamW};
 use crate::train::qa_loss;
@@ -32,6 +33,9 @@ pub struct StepInputs<'a, B: Backend> {
     pub pad_token_id: usize,
     pub learning_rate: f64,
     pub max_grad_norm: f64,
+    /// Seeds the dropout masks of this step ([`crate::fused::forward_key`]).
+    pub dropout_seed: u64,
+    pub dropout_step: u64,
     pub device: &'a B::Device,
 }
 
@@ -60,9 +64,11 @@ pub fn optimizer_step<B: AutodiffBackend>(
     let mut step_loss = 0.0;
     let mut examples = 0;
     let micro_batches = inputs.group.len().max(1) as f64;
-    for idx in inputs.group {
+    for (micro_batch, idx) in inputs.group.iter().enumerate() {
         let feats: Vec<&Feature> = idx.iter().map(|&i| &inputs.features[i]).collect();
-        let input = batch::<B>(&feats, inputs.pad_id, inputs.pad_to, inputs.device);
+        let mut input = batch::<B>(&feats, inputs.pad_id, inputs.pad_to, inputs.device);
+        input.dropout_key =
+            forward_key(inputs.dropout_seed, inputs.dropout_step, micro_batch as u64);
         let (start, end) = labels::<B>(&feats, inputs.device);
         let out = model.forward(input);
         let loss: Tensor<B, 1> =

@@ -372,7 +372,9 @@ pub fn train_until<B: AutodiffBackend>(
             model = restored;
             model.autocast = precision.autocast().map(amp::dtype);
             opt = restored_opt;
-            // Dropout masks after the resume point come from a reseeded stream.
+            // On flex the dropout masks are keyed by (seed, step), so a resumed run draws
+            // the ones the uninterrupted run would have; burn's dropout (other backends)
+            // continues from a reseeded stream.
             B::seed(device, t.seed.wrapping_add(state.step as u64));
             tracing::info!("resuming from step {} (epoch {})", state.step, state.epoch);
             state
@@ -436,6 +438,8 @@ pub fn train_until<B: AutodiffBackend>(
                 pad_token_id: run.config.pad_token_id,
                 learning_rate: lr,
                 max_grad_norm: t.max_grad_norm,
+                dropout_seed: t.seed,
+                dropout_step: run.state.step as u64,
                 device,
             };
             let (updated, outcome, examples) =

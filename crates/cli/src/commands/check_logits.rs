@@ -56,6 +56,7 @@ pub fn run(args: &CheckLogitsArgs) -> anyhow::Result<()> {
             input_ids: int_tensor::<B>(flat(&r.input_ids), rows, cols, &d),
             token_type_ids: int_tensor::<B>(flat(&r.token_type_ids), rows, cols, &d),
             attention_mask: int_tensor::<B>(flat(&r.attention_mask), rows, cols, &d),
+            dropout_key: 0,
         });
         let read = |t: burn::tensor::Tensor<B, 2>| {
             t.into_data()

@@ -35,6 +35,7 @@ fn batch(e: &Expected) -> QaBatch<CpuBackend> {
         input_ids: int_tensor(flat(&e.input_ids), rows, cols, &device),
         token_type_ids: int_tensor(flat(&e.token_type_ids), rows, cols, &device),
         attention_mask: int_tensor(flat(&e.attention_mask), rows, cols, &device),
+        dropout_key: 0,
     }
 }
 
