@@ -59,6 +59,12 @@ pub fn linear<B: Backend, const D: usize>(
         return y.reshape(out);
     }
     match ac {
+        None if D == 2 => {
+            let mut dims = x.dims();
+            let y = crate::fused::linear_rows(l, x.reshape([dims[0], dims[1]]));
+            dims[D - 1] = y.dims()[1];
+            y.reshape(dims)
+        }
         None => l.forward(x),
         Some(h) => burn::tensor::module::linear(
             x.cast(h),

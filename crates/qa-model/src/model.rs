@@ -105,12 +105,8 @@ impl<B: Backend> TransformerLayer<B> {
         ac: Autocast,
         dropout: LayerDropout,
     ) -> Tensor<B, 3> {
-        let [batch, seq, hidden] = x.dims();
-        let head_dim = hidden / self.heads;
-        let split = |t: Tensor<B, 3>| {
-            t.reshape([batch, seq, self.heads, head_dim])
-                .swap_dims(1, 2)
-        };
+        let head_dim = x.dims()[2] / self.heads;
+        let split = |t: Tensor<B, 3>| fused::split_heads(t, self.heads);
         let q = split(amp::linear(&self.query, x.clone(), ac));
         let k = split(amp::linear(&self.key, x.clone(), ac));
         let v = split(amp::linear(&self.value, x.clone(), ac));
@@ -122,9 +118,7 @@ impl<B: Backend> TransformerLayer<B> {
             &self.attention_dropout,
             dropout.attention_probs,
         );
-        let context = amp::matmul(probs, v, ac)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
+        let context = fused::merge_heads(amp::matmul(probs, v, ac));
         let attn = fused::residual_layer_norm(
             amp::linear(&self.attention_dense, context, ac),
             x,
@@ -288,15 +282,16 @@ impl<B: Backend> QaModel<B> {
             .unsqueeze::<2>()
             .repeat_dim(0, b);
         let emb = &self.embeddings;
-        let x = emb.word_embeddings.forward(batch.input_ids)
-            + emb.position_embeddings.forward(positions)
-            + emb.token_type_embeddings.forward(batch.token_type_ids);
         let key = batch.dropout_key;
-        let x = fused::dropout(
-            fused::layer_norm(x, &emb.layer_norm),
-            &emb.dropout,
-            DropoutSite { key, site: 0 },
+        // (word + position) + token type, summed inside the fused LayerNorm.
+        let x = fused::residual_layer_norm(
+            emb.word_embeddings.forward(batch.input_ids)
+                + emb.position_embeddings.forward(positions),
+            emb.token_type_embeddings.forward(batch.token_type_ids),
+            &emb.layer_norm,
+            None,
         );
+        let x = fused::dropout(x, &emb.dropout, DropoutSite { key, site: 0 });
         let ac = self.autocast;
         let mut x = match &self.embedding_hidden_mapping_in {
             Some(m) => amp::linear(m, x, ac),

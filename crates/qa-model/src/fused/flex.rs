@@ -249,21 +249,91 @@ pub fn dropout<B: Backend, const D: usize>(x: FlexOf<B, D>, mask: DropoutMask) -
 struct GeluBackward;
 
 impl Backward<Flex, 1> for GeluBackward {
-    type State = FlexTensor;
+    /// (x, Φ(x)).
+    type State = (FlexTensor, Vec<f32>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let x = ops.state;
+        let (x, cdf) = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let shape = grad.shape();
-            tensor(kernels::gelu_backward(&f32s(&x), &f32s(&grad)), shape)
+            tensor(kernels::gelu_backward(&f32s(&x), &cdf, &f32s(&grad)), shape)
         });
     }
 }
 
 pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>) -> Tensor<B, D> {
-    let out = tensor(kernels::gelu(&f32s(x.values())), x.values().shape());
+    let (out, cdf) = kernels::gelu(&f32s(x.values()));
+    let out = tensor(out, x.values().shape());
     let input = x.values().clone();
-    finish::<B, D, 1, _>(GeluBackward, [train_parent(&x)], || input, out)
+    finish::<B, D, 1, _>(GeluBackward, [train_parent(&x)], || (input, cdf), out)
+}
+
+// ---------------------------------------------------------------- attention heads
+
+#[derive(Debug)]
+struct SwapMiddleBackward;
+
+impl Backward<Flex, 1> for SwapMiddleBackward {
+    /// (a, b, d) of the forward swap and the input's shape; the backward swaps back.
+    type State = (usize, usize, usize, Shape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (a, b, d, input_shape) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            tensor(kernels::swap_middle(&f32s(&grad), b, a, d), input_shape)
+        });
+    }
+}
+
+/// `x` viewed as [n, a, b, d] → [n, b, a, d], contiguous, with the output shape `shape`.
+pub fn swap_middle<B: Backend, const D: usize, const D2: usize>(
+    x: FlexOf<B, D>,
+    (a, b, d): (usize, usize, usize),
+    shape: [usize; D2],
+) -> Tensor<B, D2> {
+    let out = kernels::swap_middle(&f32s(x.values()), a, b, d);
+    let input_shape = x.values().shape();
+    finish::<B, D2, 1, _>(
+        SwapMiddleBackward,
+        [train_parent(&x)],
+        || (a, b, d, input_shape),
+        tensor(out, Shape::new(shape)),
+    )
+}
+
+// ---------------------------------------------------------------- bias
+
+#[derive(Debug)]
+struct AddBiasBackward;
+
+impl Backward<Flex, 2> for AddBiasBackward {
+    /// Columns.
+    type State = usize;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let cols = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x, bias] = ops.parents;
+        if let Some(node) = bias {
+            let sums = kernels::column_sums(&f32s(&grad), cols);
+            grads.register::<Flex>(node.id, tensor(sums, Shape::new([cols])));
+        }
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, grad);
+        }
+    }
+}
+
+pub fn add_bias<B: Backend>(x: FlexOf<B, 2>, bias: FlexOf<B, 1>) -> Tensor<B, 2> {
+    let out = kernels::add_bias(&f32s(x.values()), &f32s(bias.values()));
+    let shape = x.values().shape();
+    let cols = shape[1];
+    finish::<B, 2, 2, _>(
+        AddBiasBackward,
+        [train_parent(&x), train_parent(&bias)],
+        || cols,
+        tensor(out, shape),
+    )
 }
 
 // ---------------------------------------------------------------- LayerNorm

@@ -9,6 +9,15 @@ use rayon::prelude::*;
 /// task, small enough for both cores to share a 260K-element activation).
 pub const CHUNK: usize = 16 * 1024;
 
+/// A zeroed output buffer. Not `vec![0.0; n]`: that is `calloc`, which hands out fresh
+/// pages from the OS for large sizes, and the kernel then zeroes them page by page on
+/// every op (`clear_page_erms` in the profile); `resize` reuses the allocator's memory.
+pub fn buffer(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, 0.0);
+    v
+}
+
 /// Counter-based dropout masks: element `i` of call `(key, site)` is kept when the
 /// SplitMix64 finaliser of `key ⊕ site ⊕ i·γ` falls below `keep·2⁶⁴`. No state, any
 /// element in any order, the same mask in the forward and the backward pass.
@@ -64,7 +73,7 @@ impl DropoutMask {
 
 /// `out[i] = x[i] · mask.factor(i)`.
 pub fn dropout(x: &[f32], mask: &DropoutMask) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = buffer(x.len());
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .enumerate()
@@ -79,7 +88,7 @@ pub fn dropout(x: &[f32], mask: &DropoutMask) -> Vec<f32> {
 
 /// `dropout(h) + r`, element-wise (the residual connection before a LayerNorm).
 pub fn dropout_add(h: &[f32], r: &[f32], mask: Option<&DropoutMask>) -> Vec<f32> {
-    let mut out = vec![0.0f32; h.len()];
+    let mut out = buffer(h.len());
     out.par_chunks_mut(CHUNK)
         .zip(h.par_chunks(CHUNK).zip(r.par_chunks(CHUNK)))
         .enumerate()
@@ -113,7 +122,7 @@ pub fn attention_probs(
     scale: f32,
     dropout: Option<&DropoutMask>,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
-    let mut probs = vec![0.0f32; scores.len()];
+    let mut probs = buffer(scores.len());
     probs
         .par_chunks_mut(cols)
         .zip(scores.par_chunks(cols))
@@ -149,7 +158,7 @@ pub fn attention_probs_backward(
     scale: f32,
     dropout: Option<&DropoutMask>,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; probs.len()];
+    let mut out = buffer(probs.len());
     out.par_chunks_mut(cols)
         .zip(probs.par_chunks(cols).zip(grad.par_chunks(cols)))
         .enumerate()
@@ -180,8 +189,8 @@ pub fn layer_norm(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = x.len() / cols;
-    let mut y = vec![0.0f32; x.len()];
-    let mut xhat = vec![0.0f32; x.len()];
+    let mut y = buffer(x.len());
+    let mut xhat = buffer(x.len());
     let mut rstd = vec![0.0f32; rows];
     y.par_chunks_mut(cols)
         .zip(xhat.par_chunks_mut(cols))
@@ -212,7 +221,7 @@ pub fn layer_norm_backward(
     gamma: &[f32],
     cols: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut dx = vec![0.0f32; grad.len()];
+    let mut dx = buffer(grad.len());
     dx.par_chunks_mut(cols)
         .zip(grad.par_chunks(cols).zip(xhat.par_chunks(cols)))
         .zip(rstd.par_iter())
@@ -259,32 +268,94 @@ pub fn layer_norm_backward(
 }
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
-/// 1/√(2π).
-const INV_SQRT_2PI: f32 = 0.398_942_3;
-
-/// Exact GELU, `x·Φ(x)` (HF's `gelu`).
-pub fn gelu(x: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
+/// `x[r, c] + bias[c]` over rows of `bias.len()` columns (a Linear's bias).
+pub fn add_bias(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    let cols = bias.len();
+    let mut out = buffer(x.len());
+    let rows_per_task = (CHUNK / cols.max(1)).max(1);
+    out.par_chunks_mut(cols * rows_per_task)
+        .zip(x.par_chunks(cols * rows_per_task))
         .for_each(|(o, x)| {
-            for (o, x) in o.iter_mut().zip(x) {
-                *o = x * 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+            for (o, x) in o.chunks_mut(cols).zip(x.chunks(cols)) {
+                for ((o, x), b) in o.iter_mut().zip(x).zip(bias) {
+                    *o = x + b;
+                }
             }
         });
     out
 }
 
-/// GELU's gradient: `grad · (Φ(x) + x·φ(x))`.
-pub fn gelu_backward(x: &[f32], grad: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+/// Column sums of a row-major matrix with `cols` columns (a bias gradient), in fixed
+/// chunks of rows combined in chunk order.
+pub fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(cols * ROWS_PER_CHUNK)
+        .map(|x| {
+            let mut sums = vec![0.0f32; cols];
+            for row in x.chunks(cols) {
+                for (s, v) in sums.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut sums = vec![0.0f32; cols];
+    for p in partial {
+        for (s, v) in sums.iter_mut().zip(p) {
+            *s += v;
+        }
+    }
+    sums
+}
+
+/// Swaps the two middle axes of `x` laid out as [n, a, b, d]: returns [n, b, a, d]
+/// (splitting [batch, seq, heads·dim] into [batch, heads, seq, dim], or merging back).
+pub fn swap_middle(x: &[f32], a: usize, b: usize, d: usize) -> Vec<f32> {
+    let mut out = buffer(x.len());
+    let block = a * d;
+    if block == 0 {
+        return out;
+    }
+    out.par_chunks_mut(block).enumerate().for_each(|(k, o)| {
+        let (n, j) = (k / b, k % b);
+        let src = &x[n * a * b * d..][..a * b * d];
+        for (i, o) in o.chunks_mut(d).enumerate() {
+            o.copy_from_slice(&src[(i * b + j) * d..][..d]);
+        }
+    });
+    out
+}
+
+/// 1/√(2π).
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// Exact GELU, `x·Φ(x)` (HF's `gelu`). Returns (GELU(x), Φ(x)); the backward reuses Φ.
+pub fn gelu(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut out = buffer(x.len());
+    let mut cdf = buffer(x.len());
     out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
-        .for_each(|(o, (x, g))| {
-            for ((o, x), g) in o.iter_mut().zip(x).zip(g) {
-                let cdf = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+        .zip(cdf.par_chunks_mut(CHUNK))
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|((o, c), x)| {
+            for ((o, c), x) in o.iter_mut().zip(c.iter_mut()).zip(x) {
+                *c = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+                *o = x * *c;
+            }
+        });
+    (out, cdf)
+}
+
+/// GELU's gradient: `grad · (Φ(x) + x·φ(x))`, with Φ(x) from [`gelu`].
+pub fn gelu_backward(x: &[f32], cdf: &[f32], grad: &[f32]) -> Vec<f32> {
+    let mut out = buffer(x.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(cdf.par_chunks(CHUNK)))
+        .zip(grad.par_chunks(CHUNK))
+        .for_each(|((o, (x, c)), g)| {
+            for (((o, x), c), g) in o.iter_mut().zip(x).zip(c).zip(g) {
                 let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
-                *o = g * (cdf + x * pdf);
+                *o = g * (c + x * pdf);
             }
         });
     out
@@ -423,14 +494,36 @@ mod tests {
         // torch.nn.functional.gelu (exact) at these points.
         let x = [-3.0f32, -1.0, -0.1, 0.0, 0.5, 2.0];
         let want = [-0.004_049_7, -0.158_655_3, -0.046_017_2, 0.0, 0.345_731_1, 1.954_499_7];
-        for (y, w) in gelu(&x).iter().zip(want) {
+        let (y, cdf) = gelu(&x);
+        for (y, w) in y.iter().zip(want) {
             assert!((y - w).abs() < 1e-6, "{y} vs {w}");
         }
-        let g = gelu_backward(&x, &[1.0; 6]);
+        let g = gelu_backward(&x, &cdf, &[1.0; 6]);
         for (i, xi) in x.iter().enumerate() {
-            let fd = (gelu(&[xi + 1e-3])[0] - gelu(&[xi - 1e-3])[0]) / 2e-3;
+            let fd = (gelu(&[xi + 1e-3]).0[0] - gelu(&[xi - 1e-3]).0[0]) / 2e-3;
             assert!((fd - g[i]).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn swapping_the_middle_axes_twice_is_the_identity() {
+        // [1, 2, 3, 2] → [1, 3, 2, 2].
+        let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let y = swap_middle(&x, 2, 3, 2);
+        assert_eq!(y, [0.0, 1.0, 6.0, 7.0, 2.0, 3.0, 8.0, 9.0, 4.0, 5.0, 10.0, 11.0]);
+        assert_eq!(swap_middle(&y, 3, 2, 2), x);
+    }
+
+    #[test]
+    fn bias_rows_and_column_sums() {
+        let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        assert_eq!(add_bias(&x, &[1.0, 2.0, 3.0])[..6], [1.0, 3.0, 5.0, 4.0, 6.0, 8.0]);
+        assert_eq!(column_sums(&x, 3), vec![18.0, 22.0, 26.0]);
+        let big: Vec<f32> = (0..3 * 1000).map(|i| (i % 7) as f32).collect();
+        let want: Vec<f32> = (0..3)
+            .map(|c| (0..1000).map(|r| ((r * 3 + c) % 7) as f32).sum())
+            .collect();
+        assert_eq!(column_sums(&big, 3), want);
     }
 
     #[test]

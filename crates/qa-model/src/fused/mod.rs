@@ -165,6 +165,50 @@ pub fn layer_norm<B: Backend>(x: Tensor<B, 3>, norm: &LayerNorm<B>) -> Tensor<B,
     }
 }
 
+/// [batch, seq, heads·dim] → [batch, heads, seq, dim], contiguous (one parallel copy;
+/// burn's reshape + swap_dims leaves a strided view that later ops copy on one thread).
+pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    let [batch, seq, hidden] = x.dims();
+    let dim = hidden / heads.max(1);
+    match native::<B, 3>(x) {
+        Native::Flex(x) if dim * heads == hidden => {
+            flex::swap_middle(x, (seq, heads, dim), [batch, heads, seq, dim])
+        }
+        x => x
+            .into_tensor()
+            .reshape([batch, seq, heads, dim])
+            .swap_dims(1, 2),
+    }
+}
+
+/// [batch, heads, seq, dim] → [batch, seq, heads·dim] (the inverse of [`split_heads`]).
+pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, heads, seq, dim] = x.dims();
+    match native::<B, 4>(x) {
+        Native::Flex(x) => flex::swap_middle(x, (heads, seq, dim), [batch, seq, heads * dim]),
+        x => x
+            .into_tensor()
+            .swap_dims(1, 2)
+            .reshape([batch, seq, heads * dim]),
+    }
+}
+
+/// `x · w + b` of a Linear on rows ([rows, in] → [rows, out]): burn's matmul, then the
+/// bias added in one parallel pass (burn's broadcast add runs on one thread) with its
+/// column-sum gradient.
+pub fn linear_rows<B: Backend>(l: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let y = x.matmul(l.weight.val());
+    let Some(bias) = &l.bias else { return y };
+    let bias = bias.val();
+    let out = y.dims()[1];
+    if bias.dims() == [out] {
+        if let (Native::Flex(y), Native::Flex(b)) = (native::<B, 2>(y.clone()), native::<B, 1>(bias.clone())) {
+            return flex::add_bias(y, b);
+        }
+    }
+    y + bias.unsqueeze()
+}
+
 /// Exact (erf) GELU, HF's `gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     match native::<B, D>(x) {
@@ -319,6 +363,16 @@ mod flex {
         _: FlexOf<B, 1>,
         _: f32,
     ) -> Tensor<B, 3> {
+        match x.never {}
+    }
+    pub fn swap_middle<B: Backend, const D: usize, const D2: usize>(
+        x: FlexOf<B, D>,
+        _: (usize, usize, usize),
+        _: [usize; D2],
+    ) -> Tensor<B, D2> {
+        match x.never {}
+    }
+    pub fn add_bias<B: Backend>(x: FlexOf<B, 2>, _: FlexOf<B, 1>) -> Tensor<B, 2> {
         match x.never {}
     }
     pub fn sum_squares<B: Backend, const D: usize>(x: &FlexOf<B, D>) -> f64 {

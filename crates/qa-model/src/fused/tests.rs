@@ -174,3 +174,65 @@ fn flex_f32_tensors_take_the_fused_path_and_others_do_not() {
     let half = plain.cast(burn::tensor::FloatDType::BF16);
     assert!(matches!(native(half), Native::Other(_)));
 }
+
+#[test]
+fn linear_rows_match_burns_linear_with_gradients() {
+    let x0 = random([6, 5], 14);
+    let w = random([6, 3], 17);
+    let run = |fused: bool| {
+        let l = burn::nn::Linear::<Ad> {
+            weight: Param::from_tensor(random([5, 3], 15).require_grad()),
+            bias: Some(Param::from_tensor(random([3], 16).require_grad())),
+        };
+        let x = x0.clone().require_grad();
+        let y = if fused {
+            linear_rows(&l, x.clone())
+        } else {
+            l.forward(x.clone())
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        let bias = l.bias.as_ref().map(|b| b.val()).expect("bias");
+        (
+            values(y),
+            values(x.grad(&grads).expect("dx")),
+            values(l.weight.val().grad(&grads).expect("dw")),
+            values(bias.grad(&grads).expect("db")),
+        )
+    };
+    let (fused, reference) = (run(true), run(false));
+    assert_close(&fused.0, &reference.0, 1e-6, "y");
+    assert_close(&fused.1, &reference.1, 1e-6, "dx");
+    assert_close(&fused.2, &reference.2, 1e-6, "dw");
+    assert_close(&fused.3, &reference.3, 1e-6, "db");
+}
+
+#[test]
+fn split_and_merge_heads_match_reshape_and_swap_dims_with_gradients() {
+    let x0 = random([2, 5, 12], 18);
+    let w = random([2, 5, 12], 19);
+    let run = |fused: bool| {
+        let x = x0.clone().require_grad();
+        let heads = if fused {
+            split_heads(x.clone(), 3)
+        } else {
+            x.clone().reshape([2, 5, 3, 4]).swap_dims(1, 2)
+        };
+        // Something head-wise in between, so the gradient is not the identity.
+        let heads = heads.clone() * heads;
+        let y = if fused {
+            merge_heads(heads)
+        } else {
+            heads.swap_dims(1, 2).reshape([2, 5, 12])
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (values(y), values(x.grad(&grads).expect("dx")))
+    };
+    let (fused, reference) = (run(true), run(false));
+    assert_eq!(fused.0, reference.0);
+    assert_close(&fused.1, &reference.1, 1e-6, "dx");
+    let split = split_heads(x0.clone(), 3);
+    assert_eq!(
+        values(split),
+        values(x0.reshape([2, 5, 3, 4]).swap_dims(1, 2))
+    );
+}
