@@ -11,11 +11,11 @@ use serde::Serialize;
 use spec::{Precision, Preset};
 
 use crate::amp::{self, GradScaler};
+use crate::data::batch;
 use crate::error::Result;
 use crate::model::QaModel;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::presets::preset_config;
-use crate::data::batch;
 use crate::step::{for_eval, optimizer_step, StepInputs};
 use crate::train::no_decay_ids;
 use crate::weights::WeightSource;
@@ -145,7 +145,9 @@ pub fn train_step_throughput<B: AutodiffBackend>(
         slot = Some(m);
     });
     let Some(model) = slot else {
-        return Err(crate::ModelError::Invalid("the benchmark lost its model".into()));
+        return Err(crate::ModelError::Invalid(
+            "the benchmark lost its model".into(),
+        ));
     };
     let eval_model = for_eval(&model);
     let refs: Vec<&Feature> = features.iter().collect();

@@ -20,8 +20,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::amp::{self, Autocast};
 use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
-use crate::hf_names::{LayerNames, ModelNames};
 use crate::fused::{self, DropoutSite};
+use crate::hf_names::{LayerNames, ModelNames};
 use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
 use crate::weights::{LoadReport, WeightSource};
 

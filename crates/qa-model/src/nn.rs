@@ -39,11 +39,7 @@ impl<B: Backend> LayerNorm<B> {
 pub fn activate<B: Backend, const D: usize>(act: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
     match act {
         Activation::Gelu => crate::fused::gelu(x),
-        Activation::GeluNew => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
-            x * (inner.tanh() + 1.0) * 0.5
-        }
+        Activation::GeluNew => crate::fused::gelu_new(x),
         Activation::Relu => burn::tensor::activation::relu(x),
     }
 }

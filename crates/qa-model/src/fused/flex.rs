@@ -64,9 +64,7 @@ impl<B: Backend, const D: usize> FlexOf<B, D> {
     }
 
     /// `Ok` when `B` is flex or autodiff over flex.
-    pub fn from_primitive(
-        p: B::FloatTensorPrimitive,
-    ) -> Result<Self, B::FloatTensorPrimitive> {
+    pub fn from_primitive(p: B::FloatTensorPrimitive) -> Result<Self, B::FloatTensorPrimitive> {
         let p = match cast::<AdTensor, _>(p) {
             Ok(t) => return Ok(Self::new(Prim::Train(t))),
             Err(p) => p,
@@ -127,10 +125,7 @@ fn finish<B: Backend, const D: usize, const N: usize, O>(
 where
     O: Backward<Flex, N>,
 {
-    let nodes: Option<Vec<_>> = parents
-        .iter()
-        .map(|p| p.map(|t| t.node.clone()))
-        .collect();
+    let nodes: Option<Vec<_>> = parents.iter().map(|p| p.map(|t| t.node.clone())).collect();
     let prim = match nodes.and_then(|n| <[_; N]>::try_from(n).ok()) {
         None => Prim::Eval(out),
         Some(nodes) => Prim::Train(
@@ -239,7 +234,10 @@ impl Backward<Flex, 1> for DropoutBackward {
 }
 
 pub fn dropout<B: Backend, const D: usize>(x: FlexOf<B, D>, mask: DropoutMask) -> Tensor<B, D> {
-    let out = tensor(kernels::dropout(&f32s(x.values()), &mask), x.values().shape());
+    let out = tensor(
+        kernels::dropout(&f32s(x.values()), &mask),
+        x.values().shape(),
+    );
     finish::<B, D, 1, _>(DropoutBackward, [train_parent(&x)], || mask, out)
 }
 
@@ -248,24 +246,38 @@ pub fn dropout<B: Backend, const D: usize>(x: FlexOf<B, D>, mask: DropoutMask) -
 #[derive(Debug)]
 struct GeluBackward;
 
+/// Which GELU: exact (erf) or HF's tanh approximation (`gelu_new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeluKind {
+    Erf,
+    Tanh,
+}
+
 impl Backward<Flex, 1> for GeluBackward {
-    /// (x, Φ(x)).
-    type State = (FlexTensor, Vec<f32>);
+    /// (x, Φ(x) for erf or the tanh for the approximation, which GELU).
+    type State = (FlexTensor, Vec<f32>, GeluKind);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, cdf) = ops.state;
+        let (x, aux, kind) = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let shape = grad.shape();
-            tensor(kernels::gelu_backward(&f32s(&x), &cdf, &f32s(&grad)), shape)
+            let dx = match kind {
+                GeluKind::Erf => kernels::gelu_backward(&f32s(&x), &aux, &f32s(&grad)),
+                GeluKind::Tanh => kernels::gelu_tanh_backward(&f32s(&x), &aux, &f32s(&grad)),
+            };
+            tensor(dx, shape)
         });
     }
 }
 
-pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>) -> Tensor<B, D> {
-    let (out, cdf) = kernels::gelu(&f32s(x.values()));
+pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>, kind: GeluKind) -> Tensor<B, D> {
+    let (out, aux) = match kind {
+        GeluKind::Erf => kernels::gelu(&f32s(x.values())),
+        GeluKind::Tanh => kernels::gelu_tanh(&f32s(x.values())),
+    };
     let out = tensor(out, x.values().shape());
     let input = x.values().clone();
-    finish::<B, D, 1, _>(GeluBackward, [train_parent(&x)], || (input, cdf), out)
+    finish::<B, D, 1, _>(GeluBackward, [train_parent(&x)], || (input, aux, kind), out)
 }
 
 // ---------------------------------------------------------------- attention heads
@@ -488,16 +500,17 @@ fn owned<B: Backend, const D: usize>(t: FlexOf<B, D>) -> Vec<f32> {
         Prim::Eval(t) => t,
     };
     match flex.as_slice::<f32>() {
-        Some(_) if flex.is_unique() => flex
-            .into_data()
-            .into_vec::<f32>()
-            .unwrap_or_default(),
+        Some(_) if flex.is_unique() => flex.into_data().into_vec::<f32>().unwrap_or_default(),
         _ => f32s(&flex).into_owned(),
     }
 }
 
 /// A new untracked tensor of `template`'s kind.
-fn like<B: Backend, const D: usize>(template: &FlexOf<B, D>, values: Vec<f32>, shape: Shape) -> Tensor<B, D> {
+fn like<B: Backend, const D: usize>(
+    template: &FlexOf<B, D>,
+    values: Vec<f32>,
+    shape: Shape,
+) -> Tensor<B, D> {
     let t = tensor(values, shape);
     back(FlexOf::<B, D>::new(match template.prim {
         Prim::Train(_) => Prim::Train(AdTensor::new(t)),

@@ -202,7 +202,12 @@ pub fn layer_norm(
             let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
             let inv = 1.0 / (var + eps).sqrt();
             *r = inv;
-            for (((y, h), x), (g, b)) in y.iter_mut().zip(h.iter_mut()).zip(x).zip(gamma.iter().zip(beta)) {
+            for (((y, h), x), (g, b)) in y
+                .iter_mut()
+                .zip(h.iter_mut())
+                .zip(x)
+                .zip(gamma.iter().zip(beta))
+            {
                 *h = (x - mean) * inv;
                 *y = *h * g + b;
             }
@@ -361,6 +366,41 @@ pub fn gelu_backward(x: &[f32], cdf: &[f32], grad: &[f32]) -> Vec<f32> {
     out
 }
 
+/// √(2/π).
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+
+/// The tanh approximation of GELU (HF's `gelu_new`, ALBERT's default):
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. Returns (GELU(x), the tanh).
+pub fn gelu_tanh(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut out = buffer(x.len());
+    let mut tanh = buffer(x.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(tanh.par_chunks_mut(CHUNK))
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|((o, t), x)| {
+            for ((o, t), x) in o.iter_mut().zip(t.iter_mut()).zip(x) {
+                *t = (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh();
+                *o = 0.5 * x * (1.0 + *t);
+            }
+        });
+    (out, tanh)
+}
+
+/// [`gelu_tanh`]'s gradient: `grad · (0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²))`.
+pub fn gelu_tanh_backward(x: &[f32], tanh: &[f32], grad: &[f32]) -> Vec<f32> {
+    let mut out = buffer(x.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(tanh.par_chunks(CHUNK)))
+        .zip(grad.par_chunks(CHUNK))
+        .for_each(|((o, (x, t)), g)| {
+            for (((o, x), t), g) in o.iter_mut().zip(x).zip(t).zip(g) {
+                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x);
+                *o = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+            }
+        });
+    out
+}
+
 /// Σ x², in fixed chunks combined in order (f64 accumulation).
 pub fn sum_squares(x: &[f32]) -> f64 {
     let partial: Vec<f64> = x
@@ -424,7 +464,9 @@ mod tests {
         assert!((89_000..91_000).contains(&kept), "{kept}");
         assert_eq!(d.factor(17), DropoutMask::new(42, 3, 0.1).factor(17));
         let other = DropoutMask::new(42, 4, 0.1);
-        let same = (0..1000).filter(|&i| d.factor(i) == other.factor(i)).count();
+        let same = (0..1000)
+            .filter(|&i| d.factor(i) == other.factor(i))
+            .count();
         assert!(same < 900, "sites must differ: {same}");
         assert!(DropoutMask::new(1, 1, 0.0).factor(5) == 1.0);
     }
@@ -433,7 +475,18 @@ mod tests {
     fn softmax_rows_sum_to_one_and_the_gradient_matches_finite_differences() {
         let cols = 5;
         let scores: Vec<f32> = (0..20).map(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0).collect();
-        let mask = vec![0.0, 0.0, 0.0, f32::MIN, f32::MIN, 0.0, 0.0, 0.0, 0.0, f32::MIN];
+        let mask = vec![
+            0.0,
+            0.0,
+            0.0,
+            f32::MIN,
+            f32::MIN,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            f32::MIN,
+        ];
         let (p, _) = attention_probs(&scores, cols, 2, &mask, 0.5, None);
         for row in p.chunks(cols) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
@@ -473,7 +526,11 @@ mod tests {
             a[i] += h;
             b[i] -= h;
             let fd = (loss(&a, &gamma, &beta) - loss(&b, &gamma, &beta)) / f64::from(2.0 * h);
-            assert!((fd - f64::from(dx[i])).abs() < 2e-3, "dx {i}: {fd} vs {}", dx[i]);
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 2e-3,
+                "dx {i}: {fd} vs {}",
+                dx[i]
+            );
         }
         for j in 0..cols {
             let (mut a, mut b) = (gamma.clone(), gamma.clone());
@@ -493,7 +550,14 @@ mod tests {
     fn gelu_is_exact_and_its_gradient_matches() {
         // torch.nn.functional.gelu (exact) at these points.
         let x = [-3.0f32, -1.0, -0.1, 0.0, 0.5, 2.0];
-        let want = [-0.004_049_7, -0.158_655_3, -0.046_017_2, 0.0, 0.345_731_1, 1.954_499_7];
+        let want = [
+            -0.004_049_7,
+            -0.158_655_3,
+            -0.046_017_2,
+            0.0,
+            0.345_731_1,
+            1.954_499_7,
+        ];
         let (y, cdf) = gelu(&x);
         for (y, w) in y.iter().zip(want) {
             assert!((y - w).abs() < 1e-6, "{y} vs {w}");
@@ -510,14 +574,37 @@ mod tests {
         // [1, 2, 3, 2] → [1, 3, 2, 2].
         let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
         let y = swap_middle(&x, 2, 3, 2);
-        assert_eq!(y, [0.0, 1.0, 6.0, 7.0, 2.0, 3.0, 8.0, 9.0, 4.0, 5.0, 10.0, 11.0]);
+        assert_eq!(
+            y,
+            [0.0, 1.0, 6.0, 7.0, 2.0, 3.0, 8.0, 9.0, 4.0, 5.0, 10.0, 11.0]
+        );
         assert_eq!(swap_middle(&y, 3, 2, 2), x);
+    }
+
+    #[test]
+    fn gelu_tanh_matches_the_formula_and_its_gradient() {
+        let x = [-3.0f32, -1.0, -0.1, 0.0, 0.5, 2.0];
+        let (y, t) = gelu_tanh(&x);
+        for (y, x) in y.iter().zip(x) {
+            let c = (2.0f64 / std::f64::consts::PI).sqrt();
+            let x = f64::from(x);
+            let want = 0.5 * x * (1.0 + (c * (x + 0.044715 * x.powi(3))).tanh());
+            assert!((f64::from(*y) - want).abs() < 1e-6, "{y} vs {want}");
+        }
+        let g = gelu_tanh_backward(&x, &t, &[1.0; 6]);
+        for (i, xi) in x.iter().enumerate() {
+            let fd = (gelu_tanh(&[xi + 1e-3]).0[0] - gelu_tanh(&[xi - 1e-3]).0[0]) / 2e-3;
+            assert!((fd - g[i]).abs() < 1e-3, "{i}: {fd} vs {}", g[i]);
+        }
     }
 
     #[test]
     fn bias_rows_and_column_sums() {
         let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
-        assert_eq!(add_bias(&x, &[1.0, 2.0, 3.0])[..6], [1.0, 3.0, 5.0, 4.0, 6.0, 8.0]);
+        assert_eq!(
+            add_bias(&x, &[1.0, 2.0, 3.0])[..6],
+            [1.0, 3.0, 5.0, 4.0, 6.0, 8.0]
+        );
         assert_eq!(column_sums(&x, 3), vec![18.0, 22.0, 26.0]);
         let big: Vec<f32> = (0..3 * 1000).map(|i| (i % 7) as f32).collect();
         let want: Vec<f32> = (0..3)
@@ -529,7 +616,19 @@ mod tests {
     #[test]
     fn adamw_matches_the_reference_arithmetic() {
         let (mut p, mut m, mut v) = (vec![1.0f32, -2.0], vec![0.0f32; 2], vec![0.0f32; 2]);
-        adamw(&mut p, &[0.5, -1.0], &mut m, &mut v, 0.1, 0.9, 0.999, 1e-8, 0.01, 1, 1.0);
+        adamw(
+            &mut p,
+            &[0.5, -1.0],
+            &mut m,
+            &mut v,
+            0.1,
+            0.9,
+            0.999,
+            1e-8,
+            0.01,
+            1,
+            1.0,
+        );
         // torch.optim.AdamW(lr=0.1, weight_decay=0.01) after one step: p·(1−lr·wd) − lr·sign(g).
         assert!((p[0] - (1.0 * 0.999 - 0.1)).abs() < 1e-6, "{p:?}");
         assert!((p[1] - (-2.0 * 0.999 + 0.1)).abs() < 1e-6, "{p:?}");

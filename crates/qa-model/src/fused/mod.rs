@@ -202,7 +202,9 @@ pub fn linear_rows<B: Backend>(l: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> Tens
     let bias = bias.val();
     let out = y.dims()[1];
     if bias.dims() == [out] {
-        if let (Native::Flex(y), Native::Flex(b)) = (native::<B, 2>(y.clone()), native::<B, 1>(bias.clone())) {
+        if let (Native::Flex(y), Native::Flex(b)) =
+            (native::<B, 2>(y.clone()), native::<B, 1>(bias.clone()))
+        {
             return flex::add_bias(y, b);
         }
     }
@@ -212,10 +214,23 @@ pub fn linear_rows<B: Backend>(l: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> Tens
 /// Exact (erf) GELU, HF's `gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     match native::<B, D>(x) {
-        Native::Flex(x) => flex::gelu(x),
+        Native::Flex(x) => flex::gelu(x, flex::GeluKind::Erf),
         other => {
             let x = other.into_tensor();
             x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5
+        }
+    }
+}
+
+/// HF's `gelu_new` (the tanh approximation; ALBERT's default activation).
+pub fn gelu_new<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    match native::<B, D>(x) {
+        Native::Flex(x) => flex::gelu(x, flex::GeluKind::Tanh),
+        other => {
+            let x = other.into_tensor();
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
+            x * (inner.tanh() + 1.0) * 0.5
         }
     }
 }
@@ -253,7 +268,14 @@ pub fn adamw<B: Backend>(
     grad: Tensor<B, 1>,
     moments: Option<(Tensor<B, 1>, Tensor<B, 1>)>,
     step: &AdamWStep,
-) -> Result<[Tensor<B, 1>; 3], (Tensor<B, 1>, Tensor<B, 1>, Option<(Tensor<B, 1>, Tensor<B, 1>)>)> {
+) -> Result<
+    [Tensor<B, 1>; 3],
+    (
+        Tensor<B, 1>,
+        Tensor<B, 1>,
+        Option<(Tensor<B, 1>, Tensor<B, 1>)>,
+    ),
+> {
     let (p, g) = (native::<B, 1>(param), native::<B, 1>(grad));
     let moments = moments.map(|(m, v)| (native::<B, 1>(m), native::<B, 1>(v)));
     match (p, g, moments) {
@@ -334,7 +356,11 @@ mod flex {
     pub fn dropout<B: Backend, const D: usize>(x: FlexOf<B, D>, _: DropoutMask) -> Tensor<B, D> {
         match x.never {}
     }
-    pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>) -> Tensor<B, D> {
+    pub enum GeluKind {
+        Erf,
+        Tanh,
+    }
+    pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>, _: GeluKind) -> Tensor<B, D> {
         match x.never {}
     }
     pub fn attention_probs<B: Backend>(
@@ -390,7 +416,6 @@ mod flex {
 
 #[cfg(feature = "flex")]
 mod flex;
-
 
 #[cfg(all(test, feature = "flex"))]
 mod tests;

@@ -14,13 +14,18 @@ fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Ad, D> {
     // A fixed stream, independent of the backend's global RNG.
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n)
-        .map(|i| (mix64(seed ^ (i as u64 * 0x9E37_79B9)) >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
+        .map(|i| {
+            (mix64(seed ^ (i as u64 * 0x9E37_79B9)) >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
         .collect();
     Tensor::from_data(TensorData::new(values, shape), &Default::default())
 }
 
 fn values<const D: usize, B: Backend>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
@@ -110,10 +115,20 @@ fn gelu_and_layer_norm_match_in_training_and_evaluation() {
         (values(y), values(x.grad(&g).expect("gradient")))
     };
     assert_close(&values(y), &reference.0, 1e-6, "gelu");
-    assert_close(&values(x.grad(&grads).expect("gradient")), &reference.1, 1e-5, "dgelu");
+    assert_close(
+        &values(x.grad(&grads).expect("gradient")),
+        &reference.1,
+        1e-5,
+        "dgelu",
+    );
     // Evaluation: plain flex tensors take the fused forward too.
     let plain: Tensor<Flex, 3> = x0.clone().inner();
-    assert_close(&values(gelu(plain.clone())), &reference.0, 1e-6, "gelu (eval)");
+    assert_close(
+        &values(gelu(plain.clone())),
+        &reference.0,
+        1e-6,
+        "gelu (eval)",
+    );
     let n = norm(9, 8);
     let eval_norm = LayerNorm::<Flex> {
         weight: Param::from_tensor(n.weight.val().inner()),
@@ -151,7 +166,11 @@ fn dropout_masks_repeat_per_key_and_the_gradient_uses_the_same_mask() {
     }
     let again = values(dropout(x0.clone().require_grad(), &d, SITE));
     assert_eq!(again, y, "same key and site, same mask");
-    let other = values(dropout(x0.clone().require_grad(), &d, DropoutSite { key: 8, ..SITE }));
+    let other = values(dropout(
+        x0.clone().require_grad(),
+        &d,
+        DropoutSite { key: 8, ..SITE },
+    ));
     assert_ne!(other, y, "another key, another mask");
     // Evaluation never drops.
     let plain: Tensor<Flex, 3> = x0.clone().inner();
@@ -234,5 +253,28 @@ fn split_and_merge_heads_match_reshape_and_swap_dims_with_gradients() {
     assert_eq!(
         values(split),
         values(x0.reshape([2, 5, 3, 4]).swap_dims(1, 2))
+    );
+}
+
+#[test]
+fn gelu_new_matches_the_decomposition_with_gradients() {
+    let x0 = random([3, 4, 8], 20) * 2.0;
+    let x = x0.clone().require_grad();
+    let y = gelu_new(x.clone());
+    let grads = y.clone().sum().backward();
+    let reference = {
+        let x = x0.clone().require_grad();
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
+        let y = x.clone() * (inner.tanh() + 1.0) * 0.5;
+        let g = y.clone().sum().backward();
+        (values(y), values(x.grad(&g).expect("gradient")))
+    };
+    assert_close(&values(y), &reference.0, 1e-6, "gelu_new");
+    assert_close(
+        &values(x.grad(&grads).expect("gradient")),
+        &reference.1,
+        1e-5,
+        "dgelu_new",
     );
 }
