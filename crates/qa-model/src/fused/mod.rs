@@ -17,6 +17,8 @@
 //! so a mask does not depend on threads or on earlier draws, and a resumed run draws the
 //! masks the uninterrupted one would have drawn.
 
+// Without flex only the dropout-mask type is used (the kernels run on flex storage).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 mod kernels;
 
 pub use kernels::{mix64, DropoutMask};
@@ -24,7 +26,7 @@ pub use kernels::{mix64, DropoutMask};
 use burn::nn::Dropout;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::Tensor;
 
 use crate::nn::LayerNorm;
 
@@ -310,7 +312,7 @@ impl<B: Backend, const D: usize> Native<B, D> {
 
 #[cfg(feature = "flex")]
 fn native<B: Backend, const D: usize>(t: Tensor<B, D>) -> Native<B, D> {
-    use burn::tensor::DType;
+    use burn::tensor::{DType, TensorPrimitive};
     if t.dtype() != DType::F32 {
         return Native::Other(t);
     }
