@@ -49,10 +49,10 @@ fmt:
 	$(CARGO) fmt --all
 
 ## The main job on the embedded default: the demo study (experiments/demo.yaml), the
-## homework's ablations in miniature: synthetic data and its vocabulary, then 10 tiny-BERT/ALBERT
-## trials from scratch on CPU through the sweep runner (about 10 minutes on 2 cores), then the
-## status table and the report (results/reports/demo/index.html). Interrupt it any time;
-## `make demo` again resumes.
+## homework's ablations in miniature: synthetic data and its vocabulary, then tiny-BERT/ALBERT
+## trials from scratch on CPU through the sweep runner (15 runs, then more seeds for the claims
+## still undecided, 30 at most; README.md has the measured cost), then the status table and the
+## report (results/reports/demo/index.html). Interrupt it any time; `make demo` again resumes.
 demo: build
 	@mkdir -p $(RESULTS)/demo
 	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions $(DEMO_QUESTIONS) --seed 1

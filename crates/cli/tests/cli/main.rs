@@ -350,7 +350,13 @@ fn tiny_trial(dir: &std::path::Path, train_extra: &str) -> String {
 #[test]
 fn killed_trial_resumes_to_the_same_weights() {
     let dir = tmp("resume");
-    let yaml = tiny_trial(&dir, ", max_steps: 60, save_steps: 5, eval_steps: 1000");
+    // With dropout: on flex the masks are keyed by (seed, step, micro-batch, site), so the
+    // resumed run draws the masks the uninterrupted run drew.
+    let yaml = tiny_trial(&dir, ", max_steps: 60, save_steps: 5, eval_steps: 1000").replace(
+        "hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0",
+        "hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1",
+    );
+    assert!(yaml.contains("hidden_dropout_prob: 0.1"));
     let config = dir.join("trial.yaml");
     std::fs::write(&config, yaml).unwrap();
     let (a, b) = (dir.join("uninterrupted"), dir.join("killed"));
@@ -401,7 +407,7 @@ fn killed_trial_resumes_to_the_same_weights() {
         !b.join("train_state").exists(),
         "resume state is removed at the end"
     );
-    // Without dropout, a resumed run is the uninterrupted run, bit for bit.
+    // A resumed run is the uninterrupted run, bit for bit, dropout included.
     let wa = std::fs::read(a.join("checkpoint/model.safetensors")).unwrap();
     let wb = std::fs::read(b.join("checkpoint/model.safetensors")).unwrap();
     assert!(wa == wb, "weights differ after resume");
