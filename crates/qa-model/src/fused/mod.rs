@@ -17,8 +17,10 @@
 //! so a mask does not depend on threads or on earlier draws, and a resumed run draws the
 //! masks the uninterrupted one would have drawn.
 
-// Without flex only the dropout-mask type is used (the kernels run on flex storage).
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+// Without flex every tensor takes the decomposition: the fused arms are compiled out, which
+// leaves the kernels and the values they would have used unused.
+#![cfg_attr(not(feature = "flex"), allow(dead_code, unused_variables))]
+
 mod kernels;
 
 pub use kernels::{mix64, DropoutMask};
@@ -66,6 +68,7 @@ pub fn attention_probs<B: Backend>(
     let drop = site.mask::<B>(dropout, &scores.device());
     if mask_shape_fits {
         match (native::<B, 4>(scores), native::<B, 4>(mask)) {
+            #[cfg(feature = "flex")]
             (Native::Flex(s), Native::Flex(m)) => {
                 return flex::attention_probs(s, &m, keys, heads * queries, scale as f32, drop);
             }
@@ -97,6 +100,7 @@ pub fn dropout<B: Backend, const D: usize>(
         return x;
     };
     match native::<B, D>(x) {
+        #[cfg(feature = "flex")]
         Native::Flex(x) => flex::dropout(x, drop),
         other => dropout.forward(other.into_tensor()),
     }
@@ -123,6 +127,7 @@ pub fn residual_layer_norm<B: Backend>(
             native::<B, 1>(gamma),
             native::<B, 1>(beta),
         ) {
+            #[cfg(feature = "flex")]
             (Native::Flex(h), Native::Flex(r), Native::Flex(g), Native::Flex(b)) => {
                 return flex::residual_layer_norm(h, r, g, b, norm.eps as f32, drop);
             }
@@ -160,6 +165,7 @@ pub fn layer_norm<B: Backend>(x: Tensor<B, 3>, norm: &LayerNorm<B>) -> Tensor<B,
         native::<B, 1>(norm.weight.val()),
         native::<B, 1>(norm.bias.val()),
     ) {
+        #[cfg(feature = "flex")]
         (Native::Flex(x), Native::Flex(g), Native::Flex(b)) => {
             flex::layer_norm(x, g, b, norm.eps as f32)
         }
@@ -173,6 +179,7 @@ pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
     let [batch, seq, hidden] = x.dims();
     let dim = hidden / heads.max(1);
     match native::<B, 3>(x) {
+        #[cfg(feature = "flex")]
         Native::Flex(x) if dim * heads == hidden => {
             flex::swap_middle(x, (seq, heads, dim), [batch, heads, seq, dim])
         }
@@ -187,6 +194,7 @@ pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
 pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
     let [batch, heads, seq, dim] = x.dims();
     match native::<B, 4>(x) {
+        #[cfg(feature = "flex")]
         Native::Flex(x) => flex::swap_middle(x, (heads, seq, dim), [batch, seq, heads * dim]),
         x => x
             .into_tensor()
@@ -203,6 +211,7 @@ pub fn linear_rows<B: Backend>(l: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> Tens
     let Some(bias) = &l.bias else { return y };
     let bias = bias.val();
     let out = y.dims()[1];
+    #[cfg(feature = "flex")]
     if bias.dims() == [out] {
         if let (Native::Flex(y), Native::Flex(b)) =
             (native::<B, 2>(y.clone()), native::<B, 1>(bias.clone()))
@@ -216,6 +225,7 @@ pub fn linear_rows<B: Backend>(l: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> Tens
 /// Exact (erf) GELU, HF's `gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     match native::<B, D>(x) {
+        #[cfg(feature = "flex")]
         Native::Flex(x) => flex::gelu(x, flex::GeluKind::Erf),
         other => {
             let x = other.into_tensor();
@@ -227,6 +237,7 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 /// HF's `gelu_new` (the tanh approximation; ALBERT's default activation).
 pub fn gelu_new<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     match native::<B, D>(x) {
+        #[cfg(feature = "flex")]
         Native::Flex(x) => flex::gelu(x, flex::GeluKind::Tanh),
         other => {
             let x = other.into_tensor();
@@ -241,6 +252,7 @@ pub fn gelu_new<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 /// (the caller then uses tensor ops).
 pub fn sum_squares<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<f64> {
     match native::<B, D>(t.clone()) {
+        #[cfg(feature = "flex")]
         Native::Flex(f) => Some(flex::sum_squares(&f)),
         Native::Other(_) => None,
     }
@@ -281,7 +293,9 @@ pub fn adamw<B: Backend>(
     let (p, g) = (native::<B, 1>(param), native::<B, 1>(grad));
     let moments = moments.map(|(m, v)| (native::<B, 1>(m), native::<B, 1>(v)));
     match (p, g, moments) {
+        #[cfg(feature = "flex")]
         (Native::Flex(p), Native::Flex(g), None) => Ok(flex::adamw(p, g, None, step)),
+        #[cfg(feature = "flex")]
         (Native::Flex(p), Native::Flex(g), Some((Native::Flex(m), Native::Flex(v)))) => {
             Ok(flex::adamw(p, g, Some((m, v)), step))
         }
@@ -296,7 +310,7 @@ pub fn adamw<B: Backend>(
 /// A tensor sorted by whether the fused kernels take it.
 enum Native<B: Backend, const D: usize> {
     /// An f32 tensor of flex, with or without autodiff.
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    #[cfg(feature = "flex")]
     Flex(flex::FlexOf<B, D>),
     Other(Tensor<B, D>),
 }
@@ -304,6 +318,7 @@ enum Native<B: Backend, const D: usize> {
 impl<B: Backend, const D: usize> Native<B, D> {
     fn into_tensor(self) -> Tensor<B, D> {
         match self {
+            #[cfg(feature = "flex")]
             Native::Flex(t) => flex::back(t),
             Native::Other(t) => t,
         }
@@ -342,78 +357,6 @@ impl<B: Backend, const D: usize> Native<B, D> {
 #[cfg(not(feature = "flex"))]
 fn native<B: Backend, const D: usize>(t: Tensor<B, D>) -> Native<B, D> {
     Native::Other(t)
-}
-
-#[cfg(not(feature = "flex"))]
-mod flex {
-    //! Without flex nothing is native: `FlexOf` has no values, and these are never called.
-    use super::*;
-    pub struct FlexOf<B, const D: usize> {
-        never: std::convert::Infallible,
-        backend: std::marker::PhantomData<B>,
-    }
-    pub fn back<B: Backend, const D: usize>(t: FlexOf<B, D>) -> Tensor<B, D> {
-        match t.never {}
-    }
-    pub fn dropout<B: Backend, const D: usize>(x: FlexOf<B, D>, _: DropoutMask) -> Tensor<B, D> {
-        match x.never {}
-    }
-    pub enum GeluKind {
-        Erf,
-        Tanh,
-    }
-    pub fn gelu<B: Backend, const D: usize>(x: FlexOf<B, D>, _: GeluKind) -> Tensor<B, D> {
-        match x.never {}
-    }
-    pub fn attention_probs<B: Backend>(
-        x: FlexOf<B, 4>,
-        _: &FlexOf<B, 4>,
-        _: usize,
-        _: usize,
-        _: f32,
-        _: Option<DropoutMask>,
-    ) -> Tensor<B, 4> {
-        match x.never {}
-    }
-    pub fn residual_layer_norm<B: Backend>(
-        x: FlexOf<B, 3>,
-        _: FlexOf<B, 3>,
-        _: FlexOf<B, 1>,
-        _: FlexOf<B, 1>,
-        _: f32,
-        _: Option<DropoutMask>,
-    ) -> Tensor<B, 3> {
-        match x.never {}
-    }
-    pub fn layer_norm<B: Backend>(
-        x: FlexOf<B, 3>,
-        _: FlexOf<B, 1>,
-        _: FlexOf<B, 1>,
-        _: f32,
-    ) -> Tensor<B, 3> {
-        match x.never {}
-    }
-    pub fn swap_middle<B: Backend, const D: usize, const D2: usize>(
-        x: FlexOf<B, D>,
-        _: (usize, usize, usize),
-        _: [usize; D2],
-    ) -> Tensor<B, D2> {
-        match x.never {}
-    }
-    pub fn add_bias<B: Backend>(x: FlexOf<B, 2>, _: FlexOf<B, 1>) -> Tensor<B, 2> {
-        match x.never {}
-    }
-    pub fn sum_squares<B: Backend, const D: usize>(x: &FlexOf<B, D>) -> f64 {
-        match x.never {}
-    }
-    pub fn adamw<B: Backend>(
-        x: FlexOf<B, 1>,
-        _: FlexOf<B, 1>,
-        _: Option<(FlexOf<B, 1>, FlexOf<B, 1>)>,
-        _: &AdamWStep,
-    ) -> [Tensor<B, 1>; 3] {
-        match x.never {}
-    }
 }
 
 #[cfg(feature = "flex")]

@@ -105,27 +105,17 @@ fn attention_probs_match_the_decomposition_with_gradients() {
 #[test]
 fn gelu_and_layer_norm_match_in_training_and_evaluation() {
     let x0 = random([3, 4, 8], 8);
-    let x = x0.clone().require_grad();
-    let y = gelu(x.clone());
-    let grads = y.clone().sum().backward();
-    let reference = {
-        let x = x0.clone().require_grad();
-        let y = x.clone() * ((x.clone() / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5;
-        let g = y.clone().sum().backward();
-        (values(y), values(x.grad(&g).expect("gradient")))
-    };
-    assert_close(&values(y), &reference.0, 1e-6, "gelu");
-    assert_close(
-        &values(x.grad(&grads).expect("gradient")),
-        &reference.1,
-        1e-5,
-        "dgelu",
+    let reference = check_activation(
+        gelu,
+        |x| x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5,
+        x0.clone(),
+        "gelu",
     );
     // Evaluation: plain flex tensors take the fused forward too.
     let plain: Tensor<Flex, 3> = x0.clone().inner();
     assert_close(
         &values(gelu(plain.clone())),
-        &reference.0,
+        &reference,
         1e-6,
         "gelu (eval)",
     );
@@ -258,23 +248,34 @@ fn split_and_merge_heads_match_reshape_and_swap_dims_with_gradients() {
 
 #[test]
 fn gelu_new_matches_the_decomposition_with_gradients() {
-    let x0 = random([3, 4, 8], 20) * 2.0;
-    let x = x0.clone().require_grad();
-    let y = gelu_new(x.clone());
-    let grads = y.clone().sum().backward();
-    let reference = {
-        let x = x0.clone().require_grad();
-        let c = (2.0 / std::f64::consts::PI).sqrt();
-        let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
-        let y = x.clone() * (inner.tanh() + 1.0) * 0.5;
-        let g = y.clone().sum().backward();
-        (values(y), values(x.grad(&g).expect("gradient")))
-    };
-    assert_close(&values(y), &reference.0, 1e-6, "gelu_new");
-    assert_close(
-        &values(x.grad(&grads).expect("gradient")),
-        &reference.1,
-        1e-5,
-        "dgelu_new",
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    check_activation(
+        gelu_new,
+        |x| {
+            let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * c;
+            x * (inner.tanh() + 1.0) * 0.5
+        },
+        random([3, 4, 8], 20) * 2.0,
+        "gelu_new",
     );
+}
+
+/// `fused` against `reference` on `x0`: values and the gradient of their sum. Returns the
+/// reference's values.
+fn check_activation(
+    fused: impl Fn(Tensor<Ad, 3>) -> Tensor<Ad, 3>,
+    reference: impl Fn(Tensor<Ad, 3>) -> Tensor<Ad, 3>,
+    x0: Tensor<Ad, 3>,
+    name: &str,
+) -> Vec<f32> {
+    let run = |f: &dyn Fn(Tensor<Ad, 3>) -> Tensor<Ad, 3>| {
+        let x = x0.clone().require_grad();
+        let y = f(x.clone());
+        let grads = y.clone().sum().backward();
+        (values(y), values(x.grad(&grads).expect("gradient")))
+    };
+    let (got, want) = (run(&fused), run(&reference));
+    assert_close(&got.0, &want.0, 1e-6, name);
+    assert_close(&got.1, &want.1, 1e-5, &format!("d{name}"));
+    want.0
 }
