@@ -4,7 +4,8 @@ through the release `sweep train`; per seed the F1 of each precision, and whethe
 within 2 F1 points of f32 (per seed and on the mean). Writes the table into
 docs/benchmarks.md (between the amp markers). Standard library only.
 
-  python tools/amp_check.py --sweep target/release/sweep [--seeds 1 2 3] [--work results/amp-check]
+  python tools/amp_check.py --sweep target/release/sweep [--seeds 1 2 3] [--presets tiny mini]
+                            [--work results/amp-check]
 """
 import argparse
 import datetime
@@ -28,6 +29,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sweep", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     ap.add_argument("--work", default=os.path.join(ROOT, "results", "amp-check"))
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     args = ap.parse_args()
@@ -38,7 +40,8 @@ def main():
     subprocess.run([args.sweep, "data", "synth", "--out", dev, "--questions", "300", "--seed", "2"], check=True)
     subprocess.run([args.sweep, "data", "vocab", "--dataset", train, "--dataset", dev, "--out", vocab], check=True)
     results = {}
-    for preset, schedule in PRESETS.items():
+    for preset in args.presets:
+        schedule = PRESETS[preset]
         for seed in args.seeds:
             for precision in PRECISIONS:
                 d = os.path.join(w, f"{preset}-{precision}-seed{seed}")
@@ -57,12 +60,12 @@ def main():
                       f"{r.get('skipped_steps', 0)} skipped)", flush=True)
     lines = [START, "", "### Mixed precision against f32 on CPU (`make amp-check`)", "",
              f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores: "
-             "`python tools/amp_check.py --sweep target/release/sweep`. The synthetic set (2000 training "
+             f"`python tools/amp_check.py --sweep target/release/sweep --presets {' '.join(args.presets)}`. The synthetic set (2000 training "
              "questions), 300 steps, batch 16, sequence 96, the same seed for each precision.", "",
              "| preset | seed | f32 F1 | bf16 F1 | f16 F1 | f16 skipped steps | f32 s | bf16 s | f16 s |",
              "|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
-    for preset in PRESETS:
+    for preset in args.presets:
         for seed in args.seeds:
             r = {p: results[(preset, seed, p)] for p in PRECISIONS}
             lines.append(f"| {preset} | {seed} | {r['f32']['F1']:.2f} | {r['bf16']['F1']:.2f} | {r['f16']['F1']:.2f} | "
