@@ -93,9 +93,9 @@ impl<B: Backend> TransformerLayer<B> {
         e.layer_norm(names.output_layer_norm.full(arch), &self.output_layer_norm)
     }
 
-    /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]; `position`:
-    /// this application's place in the layer schedule (ALBERT applies one layer many
-    /// times; each application drops its own elements). Under mixed precision (`ac`), the
+    /// `x`: [batch, seq, hidden]; `mask`: additive, f32, [batch, 1, 1, seq]; `dropout`: the
+    /// sites of this application of the layer ([`LayerDropout::at`]: ALBERT applies one
+    /// layer many times, each application drops its own elements). Under mixed precision (`ac`), the
     /// matmuls run in the half type and softmax/LayerNorm in f32 (see [`crate::amp`]); the
     /// output is f32 (LayerNorm's).
     pub fn forward(

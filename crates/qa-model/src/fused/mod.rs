@@ -1,7 +1,8 @@
 //! Fused CPU ops: attention softmax (scale + mask + softmax + dropout), dropout,
-//! residual + LayerNorm and exact GELU, each one parallel pass forward and one backward,
-//! with their own autodiff backward on burn-flex (`Autodiff<Flex>`, burn's
-//! `Backward` extension point), and the fused AdamW update of [`crate::optim`].
+//! residual + dropout + LayerNorm, GELU (exact and HF's tanh `gelu_new`), the Linear bias,
+//! the attention-head split/merge, each one parallel pass forward and one backward, with
+//! their own autodiff backward on burn-flex (`Autodiff<Flex>`, burn's `Backward` extension
+//! point); and the fused AdamW update and gradient norm of [`crate::optim`].
 //!
 //! Why: burn 0.21's autodiff decomposes softmax/LayerNorm/GELU into element-wise ops,
 //! and flex runs element-wise ops below 4M elements on one thread, so training kept one
