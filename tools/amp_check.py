@@ -15,6 +15,8 @@ import platform
 import statistics
 import subprocess
 
+from doc_sections import replace_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 START, END = "<!-- amp:start -->", "<!-- amp:end -->"
@@ -79,12 +81,7 @@ def main():
                             f"{'within' if abs(mean) <= 2 else 'NOT within'} 2 points")
     lines += [""] + [f"- {v}" for v in verdicts] + ["", END]
     text = "\n".join(lines)
-    doc = open(args.docs, encoding="utf-8").read()
-    if START in doc and END in doc:
-        doc = doc[:doc.index(START)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    open(args.docs, "w", encoding="utf-8").write(doc)
+    replace_section(args.docs, START, END, text)
     print(text)
 
 

@@ -19,6 +19,7 @@ sys.path.insert(0, HERE)
 
 import cmrc2018_metric  # noqa: E402
 import hf_features  # noqa: E402
+from doc_sections import replace_section  # noqa: E402
 
 
 def cpu_name():
@@ -129,15 +130,7 @@ def main():
         "<!-- bench:data:end -->",
     ]
     section = "\n".join(lines)
-    doc = args.doc
-    text = open(doc, encoding="utf-8").read() if os.path.exists(doc) else "# Benchmarks\n"
-    start, end = "<!-- bench:data:start -->", "<!-- bench:data:end -->"
-    if start in text and end in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(doc, "w", encoding="utf-8") as f:
-        f.write(text)
+    replace_section(args.doc, "<!-- bench:data:start -->", "<!-- bench:data:end -->", section)
     print(section)
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 
 import bench_data
+from doc_sections import replace_section
 
 PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4)}
 CASES = [("tiny", 3, 24), ("mini", 2, 8)]
@@ -156,13 +157,7 @@ def main():
             f"{max(r['peak_rss_mib'] for r in ours):.0f} MiB | {max(r['peak_rss_mib'] for r in theirs):.0f} MiB |")
     lines += ["", "A ratio below 1× means sweep takes less time than PyTorch.", "<!-- bench:train:end -->"]
     section = "\n".join(lines)
-    text = open(args.doc, encoding="utf-8").read()
-    start, end = "<!-- bench:train:start -->", "<!-- bench:train:end -->"
-    if start in text and end in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    open(args.doc, "w", encoding="utf-8").write(text)
+    replace_section(args.doc, "<!-- bench:train:start -->", "<!-- bench:train:end -->", section)
     print(section)
 
 

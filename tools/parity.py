@@ -27,6 +27,8 @@ import time
 import numpy as np
 from scipy import stats
 
+from doc_sections import replace_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 START, END = "<!-- parity:start -->", "<!-- parity:end -->"
@@ -195,17 +197,6 @@ def markdown(rows, trials, args):
     return "\n".join(lines)
 
 
-def write_docs(text, path):
-    with open(path, encoding="utf-8") as f:
-        doc = f.read()
-    if START in doc and END in doc:
-        doc = doc[:doc.index(START)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(doc)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sweep", required=True)
@@ -223,7 +214,7 @@ def main():
         json.dump(rows, f, indent=1)
     chart(rows, trials, os.path.join(os.path.dirname(args.docs), "parity-loss.png"))
     text = markdown(rows, trials, args)
-    write_docs(text, args.docs)
+    replace_section(args.docs, START, END, text)
     print(text)
 
 
