@@ -106,7 +106,8 @@ amp-check: build
 ## root (it must stay under 40 MiB; 64 MiB travel in all), then one call of
 ## scripts/gpu-check.sh there (docs/gpu.md).
 gpu-prepare:
-	CARGO_TARGET_DIR=target/cuda $(CARGO) build --profile gpu --locked -p cli --features cuda
+	CARGO_TARGET_DIR=target/cuda $(CARGO) build --profile gpu --locked -p cli \
+		--no-default-features --features flex,cuda
 	strip -o sweep-cuda target/cuda/gpu/sweep
 	@ls -la sweep-cuda
 	@test $$(stat -c %s sweep-cuda) -le 41943040 || (echo "sweep-cuda is over 40 MiB" >&2; exit 1)
