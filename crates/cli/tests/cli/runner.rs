@@ -67,16 +67,7 @@ pub(crate) fn workspace(name: &str) -> PathBuf {
     dir
 }
 
-/// A study over the workspace's data; `extra` is appended (ablations, seeds…).
-pub(crate) fn study(dir: &Path, name: &str, steps: u32, extra: &str) -> PathBuf {
-    let d = dir.display();
-    let text = format!(
-        "name: {name}\nbase:\n  model: {{preset: tiny, vocab: {d}/vocab.txt}}\n  data: {{train: {d}/train.json, eval: {d}/dev.json}}\n  train: {{max_steps: {steps}, learning_rate: 3.0e-5, max_seq_length: 64, doc_stride: 16}}\n{extra}"
-    );
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
+pub use testkit::study;
 
 pub(crate) fn export(dir: &Path, name: &str) -> Vec<Value> {
     let out = sweep_ok(&[
