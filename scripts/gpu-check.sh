@@ -3,7 +3,7 @@
 # PyTorch throughput, a short training run, in that order, under one global deadline, so the
 # most important numbers come first and a failure stops early with its logs kept.
 #
-#   make gpu-prepare        # here: a stripped ./sweep-cuda (<= 48 MiB)
+#   make gpu-prepare        # here: a stripped ./sweep-cuda (<= 40 MiB)
 #   device run: command "bash scripts/gpu-check.sh", carry ["sweep-cuda"], timeout_s 560
 #
 # Everything lands in $OUT: summary.jsonl (one JSON line per result), summary.md (the tables

@@ -378,24 +378,6 @@ impl NormState {
     }
 }
 
-#[derive(Debug)]
-struct LayerNormBackward;
-
-impl Backward<Flex, 3> for LayerNormBackward {
-    type State = NormState;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (dx, dg, db) = ops.state.grads(&grad);
-        let [x, g, b] = ops.parents;
-        for (parent, value) in [(x, dx), (g, dg), (b, db)] {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, value);
-            }
-        }
-    }
-}
-
 fn norm_forward(
     x: &[f32],
     shape: Shape,
@@ -413,27 +395,6 @@ fn norm_forward(
             gamma: gamma.clone(),
             cols,
         },
-    )
-}
-
-pub fn layer_norm<B: Backend>(
-    x: FlexOf<B, 3>,
-    gamma: FlexOf<B, 1>,
-    beta: FlexOf<B, 1>,
-    eps: f32,
-) -> Tensor<B, 3> {
-    let (out, state) = norm_forward(
-        &f32s(x.values()),
-        x.values().shape(),
-        gamma.values(),
-        beta.values(),
-        eps,
-    );
-    finish::<B, 3, 3, _>(
-        LayerNormBackward,
-        [train_parent(&x), train_parent(&gamma), train_parent(&beta)],
-        || state,
-        out,
     )
 }
 

@@ -159,21 +159,6 @@ fn decomposed_residual_layer_norm<B: Backend>(
     norm.forward(crate::amp::add(h, residual).cast(burn::tensor::FloatDType::F32))
 }
 
-/// HF `nn.LayerNorm` over the last dimension (the embeddings' LayerNorm).
-pub fn layer_norm<B: Backend>(x: Tensor<B, 3>, norm: &LayerNorm<B>) -> Tensor<B, 3> {
-    match (
-        native::<B, 3>(x),
-        native::<B, 1>(norm.weight.val()),
-        native::<B, 1>(norm.bias.val()),
-    ) {
-        #[cfg(feature = "flex")]
-        (Native::Flex(x), Native::Flex(g), Native::Flex(b)) => {
-            flex::layer_norm(x, g, b, norm.eps as f32)
-        }
-        (x, _, _) => norm.forward(x.into_tensor()),
-    }
-}
-
 /// [batch, seq, heads·dim] → [batch, heads, seq, dim], contiguous (one parallel copy;
 /// burn's reshape + swap_dims leaves a strided view that later ops copy on one thread).
 pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {

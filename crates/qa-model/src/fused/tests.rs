@@ -103,7 +103,7 @@ fn attention_probs_match_the_decomposition_with_gradients() {
 }
 
 #[test]
-fn gelu_and_layer_norm_match_in_training_and_evaluation() {
+fn gelu_and_residual_layer_norm_match_in_training_and_evaluation() {
     let x0 = random([3, 4, 8], 8);
     let reference = check_activation(
         gelu,
@@ -125,17 +125,17 @@ fn gelu_and_layer_norm_match_in_training_and_evaluation() {
         bias: Param::from_tensor(n.bias.val().inner()),
         eps: n.eps,
     };
+    let plain_residual: Tensor<Flex, 3> = random([3, 4, 8], 11).inner();
     assert_close(
-        &values(layer_norm(plain.clone(), &eval_norm)),
-        &values(eval_norm.forward(plain)),
+        &values(residual_layer_norm(
+            plain.clone(),
+            plain_residual.clone(),
+            &eval_norm,
+            None,
+        )),
+        &values(eval_norm.forward(plain + plain_residual)),
         1e-5,
-        "layer norm (eval)",
-    );
-    assert_close(
-        &values(layer_norm(x0.clone(), &n)),
-        &values(n.forward(x0)),
-        1e-5,
-        "layer norm",
+        "residual layer norm (eval)",
     );
 }
 
