@@ -103,8 +103,8 @@ amp-check: build
 	python3 tools/amp_check.py --sweep target/release/sweep
 
 ## The CUDA build for the GPU machine (no GPU needed here): a stripped `sweep-cuda` at the
-## root (it must stay under 40 MiB, #12: 64 MiB travel in all, the tracked tree is ~14 MiB), then one call of
-## scripts/gpu-check.sh there (docs/gpu.md).
+## root (it must stay under 40 MiB, #12: 64 MiB travel in all, the tracked tree is ~14 MiB),
+## then one call of scripts/gpu-check.sh there (docs/gpu.md).
 gpu-prepare:
 	CARGO_TARGET_DIR=target/cuda $(CARGO) build --profile gpu --locked -p cli --features cuda
 	strip -o sweep-cuda target/cuda/gpu/sweep
