@@ -52,6 +52,30 @@ PRESETS = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "base
            "albert-tiny": (2, 128, 2)}
 
 
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    """qa-data/src/rng.rs SplitMix64: returns (new state, output)."""
+    state = (state + 0x9E3779B97F4A7C15) & MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return state, z ^ (z >> 31)
+
+
+def qa_sweep_epoch_order(n, seed, epoch):
+    """qa-model/src/resume.rs epoch_order: the feature order qa-sweep trains epoch `epoch` in
+    (a Fisher-Yates shuffle driven by SplitMix64), for the lockstep comparison."""
+    order = list(range(n))
+    state = (seed ^ (((epoch + 1) * 0x9E3779B97F4A7C15) & MASK64)) & MASK64
+    for i in range(n - 1, 0, -1):
+        state, x = splitmix64(state)
+        j = ((x >> 11) * (i + 1)) >> 53
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -108,6 +132,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--order", choices=["torch", "qa-sweep"], default="torch",
+                    help="data order: HF's seeded RandomSampler (torch.randperm), or qa-sweep's own "
+                         "(SplitMix64), which with dropout off makes both runs the same computation")
+    ap.add_argument("--save-init", metavar="DIR",
+                    help="save the model as initialised (pretrained weights + fresh QA head) before "
+                         "training, so qa-sweep can start from the very same weights")
     args = ap.parse_args()
     with open(args.config) as f:
         trial = yaml.safe_load(f)
@@ -115,6 +145,9 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     set_seed(t["seed"])
     tok, model = load(trial)
+    if args.save_init:
+        model.save_pretrained(args.save_init)
+        tok.save_pretrained(args.save_init)
 
     train_rows = [r for r in hf_features.flatten(trial["data"]["train"]) if r["answers"]["text"]]
     eval_rows = hf_features.flatten(trial["data"]["eval"])
@@ -140,7 +173,8 @@ def main():
     step, epoch, started = 0, 0, time.perf_counter()
     window_loss, window_n, loss_sum, last = 0.0, 0, 0.0, None
     while step < total:
-        order = torch.randperm(n, generator=gen).tolist()
+        order = (torch.randperm(n, generator=gen).tolist() if args.order == "torch"
+                 else qa_sweep_epoch_order(n, t["seed"], epoch))
         batches = [order[i:i + bs] for i in range(0, n, bs)]
         for g in range(0, len(batches), accum):
             group = batches[g:g + accum]  # the epoch's last group may be short; HF steps on it

@@ -133,6 +133,49 @@ def run_trials(args, trials):
     return rows
 
 
+def run_lockstep(args, trials):
+    """Seed 1 of each trial as one and the same computation on both sides: dropout off
+    (model_config), qa-sweep's data order in the reference (--order qa-sweep), and qa-sweep
+    starting from the reference's initial weights (--save-init), fresh QA head included. What
+    is left is float rounding, so the loss curves must agree step by step; a difference in
+    loss, labels, clipping, schedule or AdamW shows up at the step where it first acts."""
+    import yaml
+    rows = []
+    for name, trial in trials.items():
+        if args.only and name not in args.only:
+            continue
+        d = os.path.join(args.work, "lockstep", name)
+        os.makedirs(d, exist_ok=True)
+        spec = json.loads(json.dumps(trial["yaml"]))
+        spec["train"].update(seed=1, logging_steps=1)
+        spec["model_config"] = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+        ref_cfg, ours_cfg = os.path.join(d, "reference.yaml"), os.path.join(d, "ours.yaml")
+        with open(ref_cfg, "w") as f:
+            yaml.safe_dump(spec, f)
+        init = os.path.join(d, "init")
+        spec["model"] = {"init": init}
+        with open(ours_cfg, "w") as f:
+            yaml.safe_dump(spec, f)
+        ref_out, ours_out = os.path.join(d, "reference"), os.path.join(d, "ours")
+        if not os.path.isfile(os.path.join(ref_out, "result.json")):
+            run([sys.executable, os.path.join(HERE, "hf_train_reference.py"), "--config", ref_cfg, "--out", ref_out,
+                 "--order", "qa-sweep", "--save-init", init], log=os.path.join(d, "reference.log"))
+        if not os.path.isfile(os.path.join(ours_out, "result.json")):
+            run([args.sweep, "train", "--config", ours_cfg, "--out", ours_out], log=os.path.join(d, "ours.log"))
+        _, ours_loss = losses(os.path.join(ours_out, "metrics.jsonl"))
+        _, ref_loss = losses(os.path.join(ref_out, "metrics.jsonl"))
+        diff = np.abs(np.array(ours_loss) - np.array(ref_loss))
+        f1 = {side: score(args.sweep, trial["dev"], os.path.join(out, "predictions.json"))
+              for side, out in (("qa-sweep", ours_out), ("reference", ref_out))}
+        row = {"trial": name, "steps": len(ours_loss), "first_loss": (ours_loss[0], ref_loss[0]),
+               "max_diff_10": float(diff[:10].max()), "max_diff": float(diff.max()),
+               "mean_diff": float(diff.mean()), "last_loss": (ours_loss[-1], ref_loss[-1]),
+               "f1": (f1["qa-sweep"]["F1"], f1["reference"]["F1"]), "em": (f1["qa-sweep"]["EM"], f1["reference"]["EM"])}
+        print(f"lockstep {name}: {row}", flush=True)
+        rows.append(row)
+    return rows
+
+
 def summary(rows, name):
     ours = np.array([r["qa-sweep"]["F1"] for r in rows if r["trial"] == name])
     ref = np.array([r["reference"]["F1"] for r in rows if r["trial"] == name])
@@ -164,7 +207,7 @@ def chart(rows, trials, path):
     fig.savefig(path, dpi=110)
 
 
-def markdown(rows, trials, args):
+def markdown(rows, lockstep, trials, args):
     import torch
     import transformers
     lines = [START, "", "### Training parity with a PyTorch + transformers loop (`make parity`)", "",
@@ -193,6 +236,20 @@ def markdown(rows, trials, args):
                       f"{s['diff']:+.2f}, Welch 95 % interval [{s['ci'][0]:+.2f}, {s['ci'][1]:+.2f}] (p = {s['p']:.2f}); "
                       f"agreement {'holds' if s['ci'][0] <= 0 <= s['ci'][1] and abs(s['diff']) <= 2 else 'does NOT hold'} "
                       "(interval contains 0 and |difference| ≤ 2 F1).", ""]
+    if lockstep:
+        lines += ["**Lockstep** (`run_lockstep`): seed 1 of each trial as the same computation on both sides: dropout "
+                  "off, the reference in qa-sweep's data order (`--order qa-sweep`), qa-sweep starting from the "
+                  "reference's initial weights (`--save-init`, fresh QA head included), the loss logged every step. "
+                  "Only float rounding is left, so a difference in features, labels, loss, clipping, schedule or "
+                  "AdamW would show at the step where it first acts.", "",
+                  "| trial | steps | loss at step 1 (qa-sweep / reference) | max abs loss difference, steps 1–10 | "
+                  "max / mean abs difference, all steps | last step's loss | F1 (qa-sweep / reference) |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in lockstep:
+            lines.append(f"| {r['trial']} | {r['steps']} | {r['first_loss'][0]:.6f} / {r['first_loss'][1]:.6f} | "
+                         f"{r['max_diff_10']:.1e} | {r['max_diff']:.1e} / {r['mean_diff']:.1e} | "
+                         f"{r['last_loss'][0]:.4f} / {r['last_loss'][1]:.4f} | {r['f1'][0]:.2f} / {r['f1'][1]:.2f} |")
+        lines.append("")
     lines += ["![Training loss of seed 1, qa-sweep and the reference](parity-loss.png)", "", END]
     return "\n".join(lines)
 
@@ -206,14 +263,18 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "results", "parity"))
     ap.add_argument("--only", nargs="*", help="preset and/or pretrained")
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--lockstep-only", action="store_true", help="run the lockstep comparison and print it")
     args = ap.parse_args()
     args.sweep = os.path.abspath(args.sweep)
     trials = prepare(args)
+    lockstep = run_lockstep(args, trials)
+    if args.lockstep_only:
+        return
     rows = run_trials(args, trials)
     with open(os.path.join(args.work, "parity.json"), "w") as f:
         json.dump(rows, f, indent=1)
     chart(rows, trials, os.path.join(os.path.dirname(args.docs), "parity-loss.png"))
-    text = markdown(rows, trials, args)
+    text = markdown(rows, lockstep, trials, args)
     replace_section(args.docs, START, END, text)
     print(text)
 

@@ -138,3 +138,17 @@ pub(crate) fn restore<B: AutodiffBackend>(
     opt.step = state.applied();
     Ok(Some(Restored { model, opt, state }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_order;
+
+    /// tools/hf_train_reference.py (`--order qa-sweep`) ports this order to Python for the
+    /// lockstep parity run; these values come from that port, so a change on either side
+    /// breaks the lockstep comparison and this test.
+    #[test]
+    fn epoch_order_matches_the_python_port() {
+        assert_eq!(epoch_order(10, 42, 0), vec![6, 7, 4, 3, 9, 5, 0, 8, 2, 1]);
+        assert_eq!(epoch_order(10, 42, 1), vec![4, 2, 8, 7, 0, 1, 5, 6, 9, 3]);
+    }
+}
