@@ -76,6 +76,74 @@ def qa_sweep_epoch_order(n, seed, epoch):
     return order
 
 
+def mix64(z):
+    """qa-model/src/fused/kernels.rs mix64 (SplitMix64's output function) on numpy uint64."""
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class QaSweepDropout:
+    """qa-sweep's dropout masks (qa-model/src/fused: `forward_key`, `DropoutMask`, the sites of
+    `LayerDropout::at`) in place of torch's RNG, for a BERT model with eager attention. With
+    them the reference draws the very same masks as `sweep train`, so a dropout-on run is one
+    computation on both sides and any difference in where or how dropout acts shows."""
+    GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, model, seed):
+        import transformers.models.bert.modeling_bert as bert
+        self.seed, self.key = seed, None
+        this = self
+
+        class Site(torch.nn.Module):
+            def __init__(self, site, p):
+                super().__init__()
+                self.site, self.p = site, p
+
+            def forward(self, x):
+                return this.apply(x, self.site, self.p) if self.training else x
+
+        def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+            if scaling is None:
+                scaling = query.size(-1) ** -0.5
+            w = torch.matmul(query, key.transpose(2, 3)) * scaling
+            if attention_mask is not None:
+                w = w + attention_mask
+            w = torch.nn.functional.softmax(w, dim=-1)
+            if module.training and dropout > 0:
+                w = this.apply(w, 1 + 3 * module.layer_idx, dropout)
+            out = torch.matmul(w, value).transpose(1, 2).contiguous()
+            return out, w
+
+        bert.eager_attention_forward = attention
+        core = model.bert
+        core.embeddings.dropout = Site(0, core.embeddings.dropout.p)
+        for p, layer in enumerate(core.encoder.layer):
+            layer.attention.output.dropout = Site(2 + 3 * p, layer.attention.output.dropout.p)
+            layer.output.dropout = Site(3 + 3 * p, layer.output.dropout.p)
+
+    def set_forward(self, step, micro_batch):
+        """fused::forward_key(seed, step, micro_batch)."""
+        k = mix64(np.uint64(self.seed))
+        k = mix64(k ^ np.uint64(step))
+        self.key = mix64(k ^ np.uint64(micro_batch))
+
+    def apply(self, x, site, p):
+        if p <= 0:
+            return x
+        keep = 1.0 - p
+        threshold = np.uint64(int(keep * 2.0 ** 64)) if keep < 1.0 else np.uint64(2 ** 64 - 1)
+        with np.errstate(over="ignore"):
+            site_mix = mix64(np.uint64(site) + self.GAMMA)
+        i = np.arange(x.numel(), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            kept = mix64(self.key ^ site_mix ^ (i * self.GAMMA)) < threshold
+        factor = torch.from_numpy(kept.reshape(tuple(x.shape))).to(x.dtype) * float(np.float32(1.0 / keep))
+        return x * factor
+
+
 def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -135,6 +203,9 @@ def main():
     ap.add_argument("--order", choices=["torch", "qa-sweep"], default="torch",
                     help="data order: HF's seeded RandomSampler (torch.randperm), or qa-sweep's own "
                          "(SplitMix64), which with dropout off makes both runs the same computation")
+    ap.add_argument("--dropout", choices=["torch", "qa-sweep"], default="torch",
+                    help="dropout masks: torch's RNG, or qa-sweep's hashed masks (BERT only), which "
+                         "with --order qa-sweep and --save-init make a dropout-on run one computation")
     ap.add_argument("--save-init", metavar="DIR",
                     help="save the model as initialised (pretrained weights + fresh QA head) before "
                          "training, so qa-sweep can start from the very same weights")
@@ -148,6 +219,7 @@ def main():
     if args.save_init:
         model.save_pretrained(args.save_init)
         tok.save_pretrained(args.save_init)
+    hashed_dropout = QaSweepDropout(model, t["seed"]) if args.dropout == "qa-sweep" else None
 
     train_rows = [r for r in hf_features.flatten(trial["data"]["train"]) if r["answers"]["text"]]
     eval_rows = hf_features.flatten(trial["data"]["eval"])
@@ -180,7 +252,9 @@ def main():
             group = batches[g:g + accum]  # the epoch's last group may be short; HF steps on it
             model.train()
             step_loss = 0.0
-            for idx in group:
+            for micro_batch, idx in enumerate(group):
+                if hashed_dropout:
+                    hashed_dropout.set_forward(step, micro_batch)
                 loss = model(**batch_tensors(enc, idx, t["pad_to_max_length"])).loss / len(group)
                 loss.backward()
                 step_loss += loss.item()

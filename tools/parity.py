@@ -133,46 +133,61 @@ def run_trials(args, trials):
     return rows
 
 
+LOCKSTEP_VARIANTS = {
+    # dropout off on both sides
+    "dropout off": {"model_config": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+                    "reference": []},
+    # dropout on, the reference drawing qa-sweep's hashed masks
+    "dropout on": {"model_config": {}, "reference": ["--dropout", "qa-sweep"]},
+}
+
+
 def run_lockstep(args, trials):
-    """Seed 1 of each trial as one and the same computation on both sides: dropout off
-    (model_config), qa-sweep's data order in the reference (--order qa-sweep), and qa-sweep
-    starting from the reference's initial weights (--save-init), fresh QA head included. What
-    is left is float rounding, so the loss curves must agree step by step; a difference in
-    loss, labels, clipping, schedule or AdamW shows up at the step where it first acts."""
+    """Seed 1 of each trial as one and the same computation on both sides: qa-sweep's data
+    order in the reference (--order qa-sweep), qa-sweep starting from the reference's initial
+    weights (--save-init, fresh QA head included), and dropout either off or drawn from
+    qa-sweep's hashed masks in the reference too (--dropout qa-sweep). What is left is float
+    rounding, so the loss curves must agree step by step; a difference in features, labels,
+    loss, dropout, clipping, schedule or AdamW shows up at the step where it first acts."""
     import yaml
     rows = []
     for name, trial in trials.items():
         if args.only and name not in args.only:
             continue
-        d = os.path.join(args.work, "lockstep", name)
-        os.makedirs(d, exist_ok=True)
-        spec = json.loads(json.dumps(trial["yaml"]))
-        spec["train"].update(seed=1, logging_steps=1)
-        spec["model_config"] = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-        ref_cfg, ours_cfg = os.path.join(d, "reference.yaml"), os.path.join(d, "ours.yaml")
-        with open(ref_cfg, "w") as f:
-            yaml.safe_dump(spec, f)
-        init = os.path.join(d, "init")
-        spec["model"] = {"init": init}
-        with open(ours_cfg, "w") as f:
-            yaml.safe_dump(spec, f)
-        ref_out, ours_out = os.path.join(d, "reference"), os.path.join(d, "ours")
-        if not os.path.isfile(os.path.join(ref_out, "result.json")):
-            run([sys.executable, os.path.join(HERE, "hf_train_reference.py"), "--config", ref_cfg, "--out", ref_out,
-                 "--order", "qa-sweep", "--save-init", init], log=os.path.join(d, "reference.log"))
-        if not os.path.isfile(os.path.join(ours_out, "result.json")):
-            run([args.sweep, "train", "--config", ours_cfg, "--out", ours_out], log=os.path.join(d, "ours.log"))
-        _, ours_loss = losses(os.path.join(ours_out, "metrics.jsonl"))
-        _, ref_loss = losses(os.path.join(ref_out, "metrics.jsonl"))
-        diff = np.abs(np.array(ours_loss) - np.array(ref_loss))
-        f1 = {side: score(args.sweep, trial["dev"], os.path.join(out, "predictions.json"))
-              for side, out in (("qa-sweep", ours_out), ("reference", ref_out))}
-        row = {"trial": name, "steps": len(ours_loss), "first_loss": (ours_loss[0], ref_loss[0]),
-               "max_diff_10": float(diff[:10].max()), "max_diff": float(diff.max()),
-               "mean_diff": float(diff.mean()), "last_loss": (ours_loss[-1], ref_loss[-1]),
-               "f1": (f1["qa-sweep"]["F1"], f1["reference"]["F1"]), "em": (f1["qa-sweep"]["EM"], f1["reference"]["EM"])}
-        print(f"lockstep {name}: {row}", flush=True)
-        rows.append(row)
+        for variant, how in LOCKSTEP_VARIANTS.items():
+            d = os.path.join(args.work, "lockstep", name, variant.replace(" ", "-"))
+            os.makedirs(d, exist_ok=True)
+            spec = json.loads(json.dumps(trial["yaml"]))
+            spec["train"].update(seed=1, logging_steps=1)
+            if how["model_config"]:
+                spec["model_config"] = how["model_config"]
+            ref_cfg, ours_cfg = os.path.join(d, "reference.yaml"), os.path.join(d, "ours.yaml")
+            with open(ref_cfg, "w") as f:
+                yaml.safe_dump(spec, f)
+            init = os.path.join(d, "init")
+            spec["model"] = {"init": init}
+            with open(ours_cfg, "w") as f:
+                yaml.safe_dump(spec, f)
+            ref_out, ours_out = os.path.join(d, "reference"), os.path.join(d, "ours")
+            if not os.path.isfile(os.path.join(ref_out, "result.json")):
+                run([sys.executable, os.path.join(HERE, "hf_train_reference.py"), "--config", ref_cfg, "--out",
+                     ref_out, "--order", "qa-sweep", "--save-init", init] + how["reference"],
+                    log=os.path.join(d, "reference.log"))
+            if not os.path.isfile(os.path.join(ours_out, "result.json")):
+                run([args.sweep, "train", "--config", ours_cfg, "--out", ours_out], log=os.path.join(d, "ours.log"))
+            _, ours_loss = losses(os.path.join(ours_out, "metrics.jsonl"))
+            _, ref_loss = losses(os.path.join(ref_out, "metrics.jsonl"))
+            diff = np.abs(np.array(ours_loss) - np.array(ref_loss))
+            f1 = {side: score(args.sweep, trial["dev"], os.path.join(out, "predictions.json"))
+                  for side, out in (("qa-sweep", ours_out), ("reference", ref_out))}
+            row = {"trial": name, "variant": variant, "steps": len(ours_loss),
+                   "first_loss": (ours_loss[0], ref_loss[0]), "max_diff_10": float(diff[:10].max()),
+                   "max_diff": float(diff.max()), "mean_diff": float(diff.mean()),
+                   "last_loss": (ours_loss[-1], ref_loss[-1]),
+                   "f1": (f1["qa-sweep"]["F1"], f1["reference"]["F1"]),
+                   "em": (f1["qa-sweep"]["EM"], f1["reference"]["EM"])}
+            print(f"lockstep {name}, {variant}: {row}", flush=True)
+            rows.append(row)
     return rows
 
 
@@ -237,16 +252,17 @@ def markdown(rows, lockstep, trials, args):
                       f"agreement {'holds' if s['ci'][0] <= 0 <= s['ci'][1] and abs(s['diff']) <= 2 else 'does NOT hold'} "
                       "(interval contains 0 and |difference| ≤ 2 F1).", ""]
     if lockstep:
-        lines += ["**Lockstep** (`run_lockstep`): seed 1 of each trial as the same computation on both sides: dropout "
-                  "off, the reference in qa-sweep's data order (`--order qa-sweep`), qa-sweep starting from the "
-                  "reference's initial weights (`--save-init`, fresh QA head included), the loss logged every step. "
-                  "Only float rounding is left, so a difference in features, labels, loss, clipping, schedule or "
-                  "AdamW would show at the step where it first acts.", "",
-                  "| trial | steps | loss at step 1 (qa-sweep / reference) | max abs loss difference, steps 1–10 | "
+        lines += ["**Lockstep** (`run_lockstep`): seed 1 of each trial as the same computation on both sides: the "
+                  "reference in qa-sweep's data order (`--order qa-sweep`), qa-sweep starting from the reference's "
+                  "initial weights (`--save-init`, fresh QA head included), dropout either off on both sides or on "
+                  "with the reference drawing qa-sweep's hashed masks (`--dropout qa-sweep`), the loss logged every "
+                  "step. Only float rounding is left, so a difference in features, labels, loss, dropout placement "
+                  "or scaling, clipping, schedule or AdamW would show at the step where it first acts.", "",
+                  "| trial | dropout | steps | loss at step 1 (qa-sweep / reference) | max abs loss difference, steps 1–10 | "
                   "max / mean abs difference, all steps | last step's loss | F1 (qa-sweep / reference) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|"]
         for r in lockstep:
-            lines.append(f"| {r['trial']} | {r['steps']} | {r['first_loss'][0]:.6f} / {r['first_loss'][1]:.6f} | "
+            lines.append(f"| {r['trial']} | {r['variant'].split()[1]} | {r['steps']} | {r['first_loss'][0]:.6f} / {r['first_loss'][1]:.6f} | "
                          f"{r['max_diff_10']:.1e} | {r['max_diff']:.1e} / {r['mean_diff']:.1e} | "
                          f"{r['last_loss'][0]:.4f} / {r['last_loss'][1]:.4f} | {r['f1'][0]:.2f} / {r['f1'][1]:.2f} |")
         lines.append("")
