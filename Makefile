@@ -89,13 +89,15 @@ bench-runner:
 	$(CARGO) build --release --locked -p runner --bin fake-trial
 	$(CARGO) run --release --locked -p runner --example bench_runner -- target/release/fake-trial docs/benchmarks.md
 
-## Training parity with a PyTorch + transformers loop (run_qa semantics): the demo's tiny
-## preset over 12 seeds and a real pretrained BERT from PyPI (all-MiniLM-L6-v2) over 10, both
-## scored by `sweep score`; writes docs/benchmarks.md (parity section) and
-## docs/parity-loss.png. Needs the tools venv (torch, transformers); about 1 hour on 2 cores.
+## Training parity with a PyTorch + transformers loop (run_qa semantics), tools/parity.py:
+## first the lockstep runs (seed 1 of each trial as one computation on both sides, dropout off
+## and on: the loss must agree step by step), then seeds 1-3 of the demo's tiny preset and of a
+## real pretrained BERT from PyPI (all-MiniLM-L6-v2), both scored by `sweep score`. Seeds are
+## kept in docs/parity-runs.json (more with --seeds/--pretrained-seeds); writes the parity
+## section of docs/benchmarks.md and docs/parity-loss.png. Needs the tools venv (torch,
+## transformers); about 45 minutes on 2 cores.
 parity: venv build
-	$(PYTHON_VENV) tools/parity.py --sweep target/release/sweep --seeds 1 2 3 4 5 6 7 8 9 10 11 12 \
-		--pretrained-seeds 1 2 3 4 5 6 7 8 9 10
+	$(PYTHON_VENV) tools/parity.py --sweep target/release/sweep --seeds 1 2 3 --pretrained-seeds 1 2 3
 
 ## Mixed precision (f16/bf16) against f32 on CPU: tiny and mini presets, 3 seeds, the
 ## release build; writes docs/benchmarks.md (amp section). Python 3 standard library only.

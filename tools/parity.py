@@ -191,6 +191,28 @@ def run_lockstep(args, trials):
     return rows
 
 
+def git_head():
+    out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def merge_runs(path, fresh):
+    """Every seed ever measured lives in `path` (committed, docs/parity-runs.json): a run
+    adds its seeds and replaces the rows of seeds it measured again, so seeds can be added
+    a few at a time and the table is always built from all of them."""
+    old = json.load(open(path)) if os.path.isfile(path) else []
+    stamp = f"{datetime.date.today().isoformat()}, {git_head()}"
+    new = {(r["trial"], r["seed"]): dict(r, run=stamp) for r in fresh}
+    kept = [r for r in old if (r["trial"], r["seed"]) not in new]
+    rows = sorted(kept + list(new.values()), key=lambda r: (r["trial"] != "preset", r["seed"]))
+    stored = [{k: ({kk: vv for kk, vv in v.items() if kk != "metrics"} if isinstance(v, dict) else v)
+               for k, v in r.items()} for r in rows]
+    with open(path, "w") as f:
+        json.dump(stored, f, indent=1)
+        f.write("\n")
+    return rows
+
+
 def summary(rows, name):
     ours = np.array([r["qa-sweep"]["F1"] for r in rows if r["trial"] == name])
     ref = np.array([r["reference"]["F1"] for r in rows if r["trial"] == name])
@@ -207,6 +229,7 @@ def chart(rows, trials, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    rows = [r for r in rows if "metrics" in r["qa-sweep"]]
     names = [n for n in trials if any(r["trial"] == n for r in rows)]
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -230,21 +253,23 @@ def markdown(rows, lockstep, trials, args):
              f"{os.cpu_count()} cores; torch {torch.__version__}, transformers {transformers.__version__}; "
              f"`python tools/parity.py --sweep target/release/sweep --seeds {' '.join(map(str, args.seeds))} "
              f"--pretrained-seeds {' '.join(map(str, args.pretrained_seeds))}`. "
-             "Both sides train the same trial YAML and are scored by `sweep score` on the same dev set.", ""]
+             "Both sides train the same trial YAML and are scored by `sweep score` on the same dev set. The seed "
+             "tables hold every seed in docs/parity-runs.json (a run adds or replaces the seeds it measures; the "
+             "last column says which run, by date and commit).", ""]
     for name, trial in trials.items():
         if not any(r["trial"] == name for r in rows):
             continue
         s = summary(rows, name)
         lines += [f"**{name}**: {trial['label']}.", "",
-                  "| seed | qa-sweep EM | qa-sweep F1 | reference EM | reference F1 | qa-sweep s | reference s |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| seed | qa-sweep EM | qa-sweep F1 | reference EM | reference F1 | qa-sweep s | reference s | run |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if r["trial"] != name:
                 continue
             secs = lambda side: f"{r[side]['seconds']:.0f}" if r[side]["seconds"] else "–"
             lines.append(f"| {r['seed']} | {r['qa-sweep']['EM']:.2f} | {r['qa-sweep']['F1']:.2f} | "
                          f"{r['reference']['EM']:.2f} | {r['reference']['F1']:.2f} | {secs('qa-sweep')} | "
-                         f"{secs('reference')} |")
+                         f"{secs('reference')} | {r['run']} |")
         lines += ["", f"F1 mean ± sd: qa-sweep {s['ours_f1'].mean():.2f} ± {s['ours_f1'].std(ddof=1):.2f}, "
                       f"reference {s['ref_f1'].mean():.2f} ± {s['ref_f1'].std(ddof=1):.2f}; EM: qa-sweep "
                       f"{s['ours_em'].mean():.2f}, reference {s['ref_em'].mean():.2f}. Difference of the F1 means "
@@ -286,10 +311,11 @@ def main():
     lockstep = run_lockstep(args, trials)
     if args.lockstep_only:
         return
-    rows = run_trials(args, trials)
+    fresh = run_trials(args, trials)
     with open(os.path.join(args.work, "parity.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    chart(rows, trials, os.path.join(os.path.dirname(args.docs), "parity-loss.png"))
+        json.dump(fresh, f, indent=1)
+    rows = merge_runs(os.path.join(os.path.dirname(args.docs), "parity-runs.json"), fresh)
+    chart(fresh, trials, os.path.join(os.path.dirname(args.docs), "parity-loss.png"))
     text = markdown(rows, lockstep, trials, args)
     replace_section(args.docs, START, END, text)
     print(text)
