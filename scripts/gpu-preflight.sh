@@ -197,10 +197,22 @@ gpu_preflight() {
     _pf_log "NVRTC $nv is newer than the driver's CUDA $drv: every kernel would fail to load; use an NVRTC <= $drv"
     return 3
   fi
-  if [ -z "${GPU_PREFLIGHT_SKIP_PTXJIT:-}" ] && ! ldconfig -p 2>/dev/null | grep -q libnvidia-ptxjitcompiler \
-     && ! ls /usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so* /usr/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so* >/dev/null 2>&1; then
-    _pf_log "libnvidia-ptxjitcompiler not found: the driver cannot JIT cubecl's PTX"
-    return 4
+  # The driver JITs cubecl's PTX with libnvidia-ptxjitcompiler, which sits beside libcuda.
+  # Where neither ldconfig nor the usual folders show it, say so and go on: libcuda may
+  # still find it (seen on a borrowed H200 with the driver in a read-only /usr/local/nvidia
+  # mount), and the smoke test that follows shows whether kernels load.
+  if [ -z "${GPU_PREFLIGHT_SKIP_PTXJIT:-}" ] && ! ldconfig -p 2>/dev/null | grep -q libnvidia-ptxjitcompiler; then
+    local libcuda found_jit
+    libcuda=$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')
+    found_jit=$(ls "${libcuda%/*}"/libnvidia-ptxjitcompiler.so* /usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so* \
+      /usr/local/nvidia/lib/libnvidia-ptxjitcompiler.so* /usr/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so* \
+      /usr/lib64/libnvidia-ptxjitcompiler.so* 2>/dev/null | head -1)
+    if [ -n "$found_jit" ]; then
+      export LD_LIBRARY_PATH="${found_jit%/*}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      _pf_log "libnvidia-ptxjitcompiler: $found_jit (not in ldconfig; its folder is on LD_LIBRARY_PATH)"
+    else
+      _pf_log "warning: libnvidia-ptxjitcompiler not found (ldconfig, beside libcuda ${libcuda:-?}, /usr/local/nvidia/lib*, /usr/lib*); going on, the smoke test will show whether kernels load"
+    fi
   fi
   echo "{\"cuda_path\": \"$CUDA_PATH\", \"source\": \"$source\", \"nvrtc\": \"$nvrtc\", \"nvrtc_version\": \"$nv\", \"driver_cuda_version\": \"$drv\"}"
 }

@@ -3,6 +3,7 @@ training step (forward, QA loss, backward, clip_grad_norm_, AdamW) at the same s
 JSON line per precision mode, each the like-for-like peer of a burn row:
 
   f32            f32 weights and math, TF32 matmuls allowed   (burn: --precision f32, TF32 by autotune)
+  f32-strict     f32 weights and math, TF32 off: plain f32 FMA (the strict peer of burn's f32)
   bf16-autocast  torch.autocast(bf16): HF's --bf16             (burn: --precision bf16, mixed)
   f16-autocast   torch.autocast(f16) + GradScaler: HF's --fp16 (burn: --precision f16, mixed)
   pure-bf16      model.to(bfloat16): everything in bf16       (burn: --precision pure-bf16)
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 
 SHAPES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "base": (12, 768, 12)}
 VOCAB = 21128
-MODES = ("f32", "bf16-autocast", "f16-autocast", "pure-bf16")
+MODES = ("f32", "f32-strict", "bf16-autocast", "f16-autocast", "pure-bf16")
 # Dense peaks (TFLOP/s) of the H100/H200 SXM: bf16/f16 tensor cores, TF32, plain f32.
 PEAKS = {"H200": {"bf16": 989.4, "tf32": 494.7, "f32": 66.9}, "H100": {"bf16": 989.4, "tf32": 494.7, "f32": 66.9}}
 
@@ -97,8 +98,8 @@ def build(layers, hidden, heads):
 
 def run(mode, preset, batch, seq, warm, timed):
     layers, hidden, heads = SHAPES[preset]
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = mode != "f32-strict"
+    torch.backends.cudnn.allow_tf32 = mode != "f32-strict"
     torch.manual_seed(1)
     model, impl, loss_of = build(layers, hidden, heads)
     model = model.cuda().train()
@@ -149,7 +150,7 @@ def run(mode, preset, batch, seq, warm, timed):
     ms = start.elapsed_time(end) / timed
     flops = step_flops(layers, hidden, batch, seq)
     name = torch.cuda.get_device_name()
-    kind = "tf32" if mode == "f32" else "bf16"
+    kind = {"f32": "tf32", "f32-strict": "f32"}.get(mode, "bf16")
     tflops = flops / (ms / 1000) / 1e12
     p = peak(name, kind)
     return {"impl": f"torch-{impl}", "torch": torch.__version__, "device_name": name, "precision": mode,

@@ -196,30 +196,17 @@ def batch_tensors(enc, idx, pad_to_max_length):
                 end_positions=torch.tensor([enc["end_positions"][i] for i in idx]))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--order", choices=["torch", "qa-sweep"], default="torch",
-                    help="data order: HF's seeded RandomSampler (torch.randperm), or qa-sweep's own "
-                         "(SplitMix64), which with dropout off makes both runs the same computation")
-    ap.add_argument("--dropout", choices=["torch", "qa-sweep"], default="torch",
-                    help="dropout masks: torch's RNG, or qa-sweep's hashed masks (BERT only), which "
-                         "with --order qa-sweep and --save-init make a dropout-on run one computation")
-    ap.add_argument("--save-init", metavar="DIR",
-                    help="save the model as initialised (pretrained weights + fresh QA head) before "
-                         "training, so qa-sweep can start from the very same weights")
-    args = ap.parse_args()
-    with open(args.config) as f:
-        trial = yaml.safe_load(f)
+def train(trial, out, order_kind="torch", dropout="torch", save_init=None, device="cpu"):
+    """Trains `trial` (a qa-sweep trial config as a dict) into `out`; returns result.json's dict."""
     t = dict(DEFAULTS, **(trial.get("train") or {}))
-    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     set_seed(t["seed"])
     tok, model = load(trial)
-    if args.save_init:
-        model.save_pretrained(args.save_init)
-        tok.save_pretrained(args.save_init)
-    hashed_dropout = QaSweepDropout(model, t["seed"]) if args.dropout == "qa-sweep" else None
+    if save_init:
+        model.save_pretrained(save_init)
+        tok.save_pretrained(save_init)
+    model.to(device)
+    hashed_dropout = QaSweepDropout(model, t["seed"]) if dropout == "qa-sweep" else None
 
     train_rows = [r for r in hf_features.flatten(trial["data"]["train"]) if r["answers"]["text"]]
     eval_rows = hf_features.flatten(trial["data"]["eval"])
@@ -241,11 +228,11 @@ def main():
     gen = torch.Generator().manual_seed(t["seed"])
     print(f"reference: {n} windows, {total} steps, warmup {warmup}", flush=True)
 
-    metrics = open(os.path.join(args.out, "metrics.jsonl"), "w")
+    metrics = open(os.path.join(out, "metrics.jsonl"), "w")
     step, epoch, started = 0, 0, time.perf_counter()
     window_loss, window_n, loss_sum, last = 0.0, 0, 0.0, None
     while step < total:
-        order = (torch.randperm(n, generator=gen).tolist() if args.order == "torch"
+        order = (torch.randperm(n, generator=gen).tolist() if order_kind == "torch"
                  else qa_sweep_epoch_order(n, t["seed"], epoch))
         batches = [order[i:i + bs] for i in range(0, n, bs)]
         for g in range(0, len(batches), accum):
@@ -255,7 +242,8 @@ def main():
             for micro_batch, idx in enumerate(group):
                 if hashed_dropout:
                     hashed_dropout.set_forward(step, micro_batch)
-                loss = model(**batch_tensors(enc, idx, t["pad_to_max_length"])).loss / len(group)
+                batch = {k: v.to(device) for k, v in batch_tensors(enc, idx, t["pad_to_max_length"]).items()}
+                loss = model(**batch).loss / len(group)
                 loss.backward()
                 step_loss += loss.item()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t["max_grad_norm"]).item()
@@ -283,7 +271,7 @@ def main():
                                           "eval_f1": last["F1"]}) + "\n")
                 metrics.flush()
                 print(f"step {step}/{total}: EM {last['EM']} F1 {last['F1']}", flush=True)
-                with open(os.path.join(args.out, "predictions.json"), "w", encoding="utf-8") as f:
+                with open(os.path.join(out, "predictions.json"), "w", encoding="utf-8") as f:
                     json.dump(preds, f, ensure_ascii=False)
             if step == total:
                 break
@@ -291,11 +279,36 @@ def main():
     secs = time.perf_counter() - started
     result = {"status": "succeeded", "EM": last["EM"], "F1": last["F1"], "train_loss": loss_sum / max(step, 1),
               "train_seconds": secs, "steps": step, "train_features": n, "seed": t["seed"]}
-    with open(os.path.join(args.out, "result.json"), "w") as f:
+    model.save_pretrained(os.path.join(out, "checkpoint"))
+    tok.save_pretrained(os.path.join(out, "checkpoint"))
+    # result.json last and whole: a reader that sees it sees a finished run (the protocol).
+    tmp = os.path.join(out, "result.json.tmp")
+    with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
-    model.save_pretrained(os.path.join(args.out, "checkpoint"))
-    tok.save_pretrained(os.path.join(args.out, "checkpoint"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(out, "result.json"))
     print(json.dumps(result))
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--order", choices=["torch", "qa-sweep"], default="torch",
+                    help="data order: HF's seeded RandomSampler (torch.randperm), or qa-sweep's own "
+                         "(SplitMix64), which with dropout off makes both runs the same computation")
+    ap.add_argument("--dropout", choices=["torch", "qa-sweep"], default="torch",
+                    help="dropout masks: torch's RNG, or qa-sweep's hashed masks (BERT only), which "
+                         "with --order qa-sweep and --save-init make a dropout-on run one computation")
+    ap.add_argument("--save-init", metavar="DIR",
+                    help="save the model as initialised (pretrained weights + fresh QA head) before "
+                         "training, so qa-sweep can start from the very same weights")
+    args = ap.parse_args()
+    with open(args.config) as f:
+        trial = yaml.safe_load(f)
+    train(trial, args.out, order_kind=args.order, dropout=args.dropout, save_init=args.save_init)
 
 
 if __name__ == "__main__":

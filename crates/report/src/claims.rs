@@ -5,10 +5,10 @@
 //! and futility. Next to it the fixed-sample paired t and unpaired (Welch) intervals and the
 //! exact sign-flip permutation p-value, so what pairing buys is visible.
 
-use spec::{Claim, ClaimMetric, Expect};
+use spec::{Claim, Expect};
 use stats::claims::Decision;
 use stats::fixed::{paired_t, sign_flip_p, welch, Interval};
-use stats::study::{analyze, ArmCounts, ClaimOutcome, Run};
+use stats::study::{analyze, ArmCounts, ClaimOutcome, Run, Scores};
 
 pub use stats::study::DEFAULT_MARGIN;
 
@@ -70,10 +70,7 @@ pub struct ClaimResult {
 
 impl ClaimResult {
     pub fn metric(&self) -> &'static str {
-        match self.claim.metric {
-            ClaimMetric::Em => "EM",
-            ClaimMetric::F1 => "F1",
-        }
+        self.claim.metric.label()
     }
 
     pub fn expect(&self) -> &'static str {
@@ -110,8 +107,13 @@ pub fn runs(data: &StudyData) -> Vec<Run> {
                 &r.variant,
                 r.seed,
                 r.status,
-                r.em,
-                r.f1,
+                Scores {
+                    em: r.em,
+                    f1: r.f1,
+                    train_loss: r.train_loss,
+                    train_seconds: r.train_seconds,
+                    examples_per_second: r.examples_per_second,
+                },
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),
             )

@@ -38,6 +38,9 @@ impl Variant {
             .filter_map(|r| match metric {
                 spec::ClaimMetric::Em => r.em,
                 spec::ClaimMetric::F1 => r.f1,
+                spec::ClaimMetric::TrainLoss => r.train_loss,
+                spec::ClaimMetric::TrainSeconds => r.train_seconds,
+                spec::ClaimMetric::ExamplesPerSecond => r.examples_per_second,
             })
             .collect()
     }

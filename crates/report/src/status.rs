@@ -17,6 +17,8 @@ pub struct VariantStatus {
     pub f1: Option<Stat>,
     /// "pooler-5 = baseline: …" when the variant shares its runs.
     pub duplicate_note: Option<String>,
+    /// Notes on succeeded trials (a reported score that its predictions do not give).
+    pub notes: Vec<String>,
 }
 
 /// Per-variant summary, in plan order.
@@ -50,6 +52,10 @@ pub fn summarize(rows: &[StudyTrialRow]) -> Vec<VariantStatus> {
                 em: stat(&em),
                 f1: stat(&f1),
                 duplicate_note: rs.iter().find_map(|r| r.duplicate_reason.clone()),
+                notes: ok
+                    .iter()
+                    .filter_map(|r| r.error.as_ref().map(|e| format!("seed {}: {e}", r.seed)))
+                    .collect(),
             }
         })
         .collect()
@@ -97,6 +103,16 @@ pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
     if !notes.is_empty() {
         out.push_str("\nshared runs (no effect by construction):\n");
         for n in notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    let trial_notes: Vec<String> = variants
+        .iter()
+        .flat_map(|v| v.notes.iter().map(move |n| format!("{}: {n}", v.variant)))
+        .collect();
+    if !trial_notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in trial_notes {
             out.push_str(&format!("  {n}\n"));
         }
     }

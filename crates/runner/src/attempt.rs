@@ -165,16 +165,32 @@ pub(crate) fn record_end(
         f.steps = i64::try_from(r.steps).ok();
     }
     if trial_status == TrialStatus::Succeeded {
-        let predictions = match eval_set(shared, &a.eval_path) {
-            Ok(eval) => trial_dir::score_predictions(&a.dir, &eval).unwrap_or_else(|e| {
-                tracing::warn!("{}: predictions not stored: {e}", a.label);
-                Vec::new()
-            }),
+        let scored = match eval_set(shared, &a.eval_path) {
+            Ok(eval) => trial_dir::score_predictions(&a.dir, &eval)
+                .map_err(|e| tracing::warn!("{}: predictions not stored: {e}", a.label))
+                .ok(),
             Err(e) => {
                 tracing::warn!("{}: predictions not scored: {e}", a.label);
-                Vec::new()
+                None
             }
         };
+        // The trial's own EM/F1 against the official metric over its predictions: a
+        // program may score differently (HF's `squad` metric splits on whitespace, which
+        // for Chinese scores whole answers). The official score is what gets stored.
+        if let (Some(s), Some(em), Some(f1)) = (&scored, f.em, f.f1) {
+            let off = |x: f64, y: f64| (x - y).abs() > trial_dir::SCORE_TOLERANCE;
+            if off(em, s.em) || off(f1, s.f1) {
+                let note = format!(
+                    "score mismatch: the trial reported EM {em:.2} / F1 {f1:.2}, its predictions.json scores EM {:.2} / F1 {:.2} by the official metric (stored)",
+                    s.em, s.f1
+                );
+                tracing::warn!("{}: {note}", a.label);
+                f.em = Some(s.em);
+                f.f1 = Some(s.f1);
+                f.error = Some(note);
+            }
+        }
+        let predictions = scored.map(|s| s.rows).unwrap_or_default();
         let env = environment(a, host, shared);
         store.save_outputs(a.trial_id.as_str(), &predictions, Some(&env))?;
     }

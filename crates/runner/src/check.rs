@@ -47,6 +47,12 @@ pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
                 report.datasets.push((path.clone(), d.examples.len()));
             }
         }
+        if let Some(command) = &c.command {
+            check_program(command).map_err(|message| RunnerError::Check {
+                what: format!("{who}: command"),
+                message,
+            })?;
+        }
         if let Some(v) = &c.model.vocab {
             let options = BertTokenizerOptions {
                 do_lower_case: c.model.do_lower_case.unwrap_or(true),
@@ -88,6 +94,28 @@ pub fn check_inputs(plan: &Plan) -> Result<CheckReport, RunnerError> {
         }
     }
     Ok(report)
+}
+
+/// A program trial's program: an executable file, or a name found in `PATH`.
+fn check_program(command: &[String]) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = command.first() else {
+        return Err("empty command".into());
+    };
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        if executable(Path::new(program)) {
+            return Ok(());
+        }
+        return Err(format!("{program} is not an executable file"));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| executable(&d.join(program))) {
+        return Ok(());
+    }
+    Err(format!("{program} is not in PATH"))
 }
 
 fn check_model_dir(dir: &Path) -> Result<(), String> {

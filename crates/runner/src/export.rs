@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use store::StudyTrialRow;
 
 /// The fixed columns, then one column per parameter key the study varies.
-pub const FIXED: [&str; 9] = [
+pub const FIXED: [&str; 13] = [
     "id",
     "variant",
     "seed",
@@ -14,6 +14,10 @@ pub const FIXED: [&str; 9] = [
     "attempts",
     "em",
     "f1",
+    "train_loss",
+    "train_seconds",
+    "examples_per_second",
+    "error",
     "started_at",
     "finished_at",
 ];
@@ -43,6 +47,11 @@ fn record(r: &StudyTrialRow, keys: &[String]) -> Vec<(String, Value)> {
         ("attempts".into(), json!(r.attempts)),
         ("em".into(), json!(r.em)),
         ("f1".into(), json!(r.f1)),
+        ("train_loss".into(), json!(r.train_loss)),
+        ("train_seconds".into(), json!(r.train_seconds)),
+        ("examples_per_second".into(), json!(r.examples_per_second)),
+        // Why a trial failed, or a note on a succeeded one (a score mismatch).
+        ("error".into(), json!(r.error)),
         ("started_at".into(), json!(r.started_at)),
         ("finished_at".into(), json!(r.finished_at)),
     ];

@@ -14,6 +14,7 @@ pub mod export;
 mod local;
 pub mod outcome;
 pub mod plan;
+pub mod program;
 mod progress;
 pub mod scheduler;
 pub mod sequential;

@@ -87,6 +87,7 @@ impl LocalExecutor {
             .env(env::TRIAL_ID, a.trial_id.as_str())
             .env(env::RUNNER_PID, std::process::id().to_string())
             .env(env::CUDA_VISIBLE_DEVICES, device.cuda_visible_devices())
+            .env(env::ATTEMPT, a.attempt.to_string())
             .stdin(Stdio::null())
             .stdout(open_log(files::STDOUT)?)
             .stderr(open_log(files::STDERR)?)

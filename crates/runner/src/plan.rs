@@ -72,8 +72,9 @@ pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
 }
 
 /// [`plan`]; with `require_models: false`, a `model.init` folder that cannot be read is
-/// assumed to hold a BERT checkpoint with no config values to compare against (for
-/// `sweep plan --no-check-files` before the models are downloaded).
+/// assumed to hold a BERT checkpoint with no config values to compare against, and a
+/// program trial's missing `code:` file enters the id as missing (for
+/// `sweep plan --no-check-files` before the models and scripts are there).
 pub fn plan_with(study: &Study, require_models: bool) -> Result<Plan, RunnerError> {
     let initial = study.seeds.initial();
     let seeds: BTreeMap<String, usize> = study
@@ -139,7 +140,8 @@ pub fn plan_with_seeds(
             None => None,
         };
         let arch = arch_of(&trial.config, init_config.as_ref());
-        let effective = effective_config(&trial.config, arch, init_config.as_ref())?;
+        let effective =
+            effective_config(&trial.config, arch, init_config.as_ref(), require_models)?;
         let text = canonical_json(&effective);
         let trial_id =
             TrialId::parse(&hash_hex(text.as_bytes(), 16)).map_err(RunnerError::Invalid)?;
@@ -229,6 +231,7 @@ pub fn effective_config(
     config: &TrialConfig,
     arch: Arch,
     init: Option<&Map<String, Value>>,
+    require_code: bool,
 ) -> Result<Value, RunnerError> {
     let mut v = serde_json::to_value(config)?;
     if let Some(Value::Object(train)) = v.get_mut("train") {
@@ -236,6 +239,34 @@ pub fn effective_config(
     }
     if let Some(Value::Object(mc)) = v.get_mut("model_config") {
         mc.retain(|k, val| no_op_reason(k, val, arch, init).is_none());
+    }
+    // A program trial's code files enter the id by content, not by name: editing the
+    // training script makes new trials.
+    if let Some(Value::Array(code)) = v.get_mut("code") {
+        let mut hashed = Vec::with_capacity(code.len());
+        for path in &config.code {
+            let sha256 = match std::fs::read(path) {
+                Ok(bytes) => Value::from(hash_hex(&bytes, 64)),
+                Err(e) if !require_code => {
+                    tracing::warn!(
+                        "code {}: {e}; ids will change once it exists",
+                        path.display()
+                    );
+                    Value::Null
+                }
+                Err(e) => {
+                    return Err(RunnerError::Check {
+                        what: "code".into(),
+                        message: format!("cannot read {}: {e}", path.display()),
+                    })
+                }
+            };
+            hashed.push(serde_json::json!({
+                "path": path.display().to_string(),
+                "sha256": sha256,
+            }));
+        }
+        *code = hashed;
     }
     Ok(v)
 }

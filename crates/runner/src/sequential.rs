@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use spec::Study;
-use stats::study::{analyze, Run, StudyAnalysis};
+use stats::study::{analyze, Run, Scores, StudyAnalysis};
 use store::Store;
 
 use crate::plan::{plan_with_seeds, Plan};
@@ -23,8 +23,13 @@ pub fn runs(store: &Store, study: &str) -> Result<Vec<Run>, RunnerError> {
                 &r.variant,
                 r.seed,
                 r.status,
-                r.em,
-                r.f1,
+                Scores {
+                    em: r.em,
+                    f1: r.f1,
+                    train_loss: r.train_loss,
+                    train_seconds: r.train_seconds,
+                    examples_per_second: r.examples_per_second,
+                },
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),
             )

@@ -32,6 +32,26 @@ pub fn absolutize(config: &TrialConfig) -> Result<TrialConfig, RunnerError> {
     if let Some(p) = &c.model.vocab {
         c.model.vocab = Some(abs(p)?);
     }
+    // A program runs in its trial folder: relative paths it is given (the script in
+    // `python3 tools/train.py`, the `code:` files) are made absolute here, where they mean
+    // what the study meant. An element with a placeholder, an option (`-x`) or a bare
+    // program name looked up in PATH is left as it is.
+    if let Some(command) = &mut c.command {
+        for (i, arg) in command.iter_mut().enumerate() {
+            let path = Path::new(arg.as_str());
+            let names_a_path = !arg.contains('{')
+                && !arg.starts_with('-')
+                && path.is_relative()
+                && (arg.contains('/') || i > 0)
+                && path.exists();
+            if names_a_path {
+                *arg = abs(path)?.display().to_string();
+            }
+        }
+    }
+    for p in &mut c.code {
+        *p = abs(p)?;
+    }
     Ok(c)
 }
 
@@ -157,11 +177,24 @@ pub fn log_tail(path: &Path, from: u64, lines: usize) -> Option<String> {
     (!tail.trim().is_empty()).then_some(tail)
 }
 
+/// A trial's `predictions.json` scored against its eval set: the per-question rows and the
+/// official EM/F1 over all questions.
+#[derive(Debug)]
+pub struct Scored {
+    pub rows: Vec<PredictionRow>,
+    pub em: f64,
+    pub f1: f64,
+}
+
+/// How far a trial's reported EM or F1 may be from the score of its predictions (both are
+/// percentages; programs that round to two decimals stay inside).
+pub const SCORE_TOLERANCE: f64 = 0.01;
+
 /// Per-question rows of a trial's `predictions.json`, scored against its eval set.
 pub fn score_predictions(
     dir: &Path,
     eval: &qa_data::squad::Dataset,
-) -> Result<Vec<PredictionRow>, RunnerError> {
+) -> Result<Scored, RunnerError> {
     let path = dir.join(files::PREDICTIONS);
     let predictions: HashMap<String, String> =
         qa_data::squad::load_predictions(&path).map_err(|e| RunnerError::Check {
@@ -169,7 +202,7 @@ pub fn score_predictions(
             message: e.to_string(),
         })?;
     let scores = qa_data::metric::evaluate(eval, &predictions);
-    Ok(scores
+    let rows = scores
         .per_question
         .into_iter()
         .filter(|q| q.answered)
@@ -179,5 +212,10 @@ pub fn score_predictions(
             em: Some(q.em),
             f1: Some(q.f1),
         })
-        .collect())
+        .collect();
+    Ok(Scored {
+        rows,
+        em: scores.em,
+        f1: scores.f1,
+    })
 }

@@ -47,7 +47,7 @@ pub struct TrialProcess {
     dir: PathBuf,
     stop: Arc<AtomicBool>,
     // Held for the life of the process: the lock is the file's.
-    _lock: File,
+    lock: File,
 }
 
 impl TrialProcess {
@@ -91,7 +91,7 @@ impl TrialProcess {
         Ok(TrialProcess {
             dir: dir.to_path_buf(),
             stop,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -106,6 +106,17 @@ impl TrialProcess {
 
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Lets programs this process starts inherit the folder lock (clears close-on-exec on
+    /// its descriptor). An flock belongs to the open file, so the folder stays locked until
+    /// this process and every child holding it have exited: a supervisor killed by
+    /// SIGKILL cannot let a second copy of a still-running program start.
+    pub fn share_lock_with_children(&self) -> std::io::Result<()> {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        fcntl(&self.lock, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map(|_| ())
+            .map_err(std::io::Error::from)
     }
 }
 

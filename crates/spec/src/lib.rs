@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod device;
 pub mod model_config;
 pub mod model_keys;
+pub mod program;
 pub mod protocol;
 pub mod seeds;
 pub mod slurm;

@@ -47,6 +47,13 @@ pub mod env {
     /// exits at once if the parent is already gone.
     pub const RUNNER_PID: &str = "SWEEP_RUNNER_PID";
     pub const CUDA_VISIBLE_DEVICES: &str = "CUDA_VISIBLE_DEVICES";
+    /// The attempt number (1 for the first; retries and resumptions count up).
+    pub const ATTEMPT: &str = "SWEEP_ATTEMPT";
+    /// Program trials also get these (set by `sweep trial`'s supervisor).
+    pub const TRIAL_DIR: &str = "SWEEP_TRIAL_DIR";
+    pub const SEED: &str = "SWEEP_SEED";
+    /// Seconds between SIGTERM and SIGKILL when a program trial is stopped (default 30).
+    pub const PROGRAM_GRACE: &str = "SWEEP_PROGRAM_GRACE_SECONDS";
 }
 
 /// Exit codes of a trial process. Signals are reported separately by the OS.

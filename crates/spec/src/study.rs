@@ -26,12 +26,50 @@ pub enum Expect {
     Same,
 }
 
-/// The metric a claim is about.
+/// The metric a claim is about: a score of the last evaluation, or a number every trial
+/// reports at its end (`result.json`; program trials too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ClaimMetric {
     Em,
     F1,
+    /// Mean training loss over the run (lower is better).
+    TrainLoss,
+    /// Wall-clock seconds of training (lower is better).
+    TrainSeconds,
+    /// Training throughput (higher is better).
+    ExamplesPerSecond,
+}
+
+impl ClaimMetric {
+    pub const ALL: [ClaimMetric; 5] = [
+        Self::Em,
+        Self::F1,
+        Self::TrainLoss,
+        Self::TrainSeconds,
+        Self::ExamplesPerSecond,
+    ];
+
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Em => "EM",
+            Self::F1 => "F1",
+            Self::TrainLoss => "train loss",
+            Self::TrainSeconds => "train seconds",
+            Self::ExamplesPerSecond => "examples/s",
+        }
+    }
+
+    /// EM and F1 are points on 0-100, where `same` has a default margin; the others need
+    /// one in their own unit.
+    pub fn is_score(self) -> bool {
+        matches!(self, Self::Em | Self::F1)
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Self::TrainLoss | Self::TrainSeconds)
+    }
 }
 
 /// "Variant X makes metric M higher/lower/the same as the baseline."
@@ -288,12 +326,23 @@ impl Study {
                         .into(),
                 ));
             }
+            if c.expect == Expect::Same && c.margin.is_none() && !c.metric.is_score() {
+                return Err(invalid(
+                    &["claims", &c.variant],
+                    "claims.margin",
+                    format!(
+                        "a `same` claim on {} needs a margin in its own unit (the default of 1 point is for EM/F1)",
+                        c.metric.label()
+                    ),
+                ));
+            }
             if let Some(m) = c.margin {
                 if !(m.is_finite() && m >= 0.0) || c.expect != Expect::Same {
                     return Err(invalid(
                         &["claims", &c.variant, "margin"],
                         "claims.margin",
-                        "margin is a non-negative number of points, only for expect: same".into(),
+                        "margin is a non-negative number (points for EM/F1), only for expect: same"
+                            .into(),
                     ));
                 }
             }
@@ -541,6 +590,9 @@ pub fn check_dotted_key(key: &str) -> Result<(), String> {
     let known = match section {
         "model_config" => !field.is_empty() && !field.contains('.'),
         "model" | "data" | "train" => all.iter().any(|k| k == key),
+        // Program trials: the whole argv, file lists and format, and any params key.
+        "command" | "code" | "results" => field.is_empty(),
+        "params" => !field.is_empty() && field.split('.').all(|p| !p.is_empty()),
         _ => false,
     };
     if key == "train.seed" {
@@ -554,7 +606,7 @@ pub fn check_dotted_key(key: &str) -> Result<(), String> {
         .map(|n| format!("; did you mean {n}?"))
         .unwrap_or_default();
     Err(format!(
-        "{key} is not a key of the trial schema (model.*, model_config.<HF config key>, data.train|eval, train.*){hint}"
+        "{key} is not a key of the trial schema (model.*, model_config.<HF config key>, data.train|eval, train.*, and for program trials command, code, results, params.<key>){hint}"
     ))
 }
 

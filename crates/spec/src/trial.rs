@@ -46,7 +46,7 @@ pub enum Preset {
     AlbertTiny,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// A HF model directory (config.json, weights, tokenizer files).
@@ -335,9 +335,16 @@ pub(crate) fn read_text(path: &Path) -> Result<String, SpecError> {
 }
 
 /// A whole trial.
+///
+/// The fields a program trial adds (`command`, `params`, `code`, `results`) are left out of
+/// the serialized form when unset, so the ids of trials without them (hashes of that form)
+/// are what they were before those fields existed (pinned in runner's `ids` tests).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrialConfig {
+    /// Required for burn trials; a program trial may leave it out or use it for its own
+    /// reading (`{param:model.init}`).
+    #[serde(default)]
     pub model: ModelSpec,
     /// Overrides of `config.json` keys (HF names).
     #[serde(default)]
@@ -345,6 +352,21 @@ pub struct TrialConfig {
     pub data: DataSpec,
     #[serde(default)]
     pub train: TrainSpec,
+    /// A program trial: this argv (never a shell string) runs instead of burn training,
+    /// with placeholders (`crate::program`) expanded per trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Program-specific parameters: not checked against the burn schema, varied by grids
+    /// and ablations like any key (`params.lr`), read with `{param:KEY}` or `{params_json}`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+    /// Files (scripts, configs) whose content enters the trial id: editing the training
+    /// script makes new trials instead of reusing old results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<PathBuf>,
+    /// How the program reports its results (default: the trial protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<crate::program::ResultsFormat>,
 }
 
 /// The vocabulary size assumed when a preset's config is checked before its vocabulary is
@@ -380,8 +402,49 @@ impl TrialConfig {
         Ok(config)
     }
 
+    /// Whether a program (not burn) runs this trial.
+    pub fn is_program(&self) -> bool {
+        self.command.is_some()
+    }
+
     /// Checks values that types cannot: ranges and combinations.
     pub fn validate(&self, origin: &str) -> Result<(), SpecError> {
+        self.validate_program(origin)?;
+        if !self.is_program() {
+            self.validate_model(origin)?;
+        }
+        self.validate_train(origin)
+    }
+
+    /// A program trial's command and files; the program-only keys on a burn trial.
+    fn validate_program(&self, origin: &str) -> Result<(), SpecError> {
+        let bad = |key: &str, message: String| SpecError::Invalid {
+            path: origin.into(),
+            key: key.into(),
+            message,
+        };
+        let Some(command) = &self.command else {
+            let only = "is for program trials only (with command:); burn trials use model, model_config and train";
+            if !self.params.is_empty() {
+                return Err(bad("params", only.into()));
+            }
+            if !self.code.is_empty() {
+                return Err(bad("code", only.into()));
+            }
+            if self.results.is_some() {
+                return Err(bad("results", only.into()));
+            }
+            return Ok(());
+        };
+        let json = serde_json::to_value(self).map_err(|e| bad("command", e.to_string()))?;
+        crate::program::check_command(command, &json).map_err(|m| bad("command", m))?;
+        if let Some(p) = self.code.iter().find(|p| p.as_os_str().is_empty()) {
+            return Err(bad("code", format!("{p:?}: an empty path")));
+        }
+        Ok(())
+    }
+
+    fn validate_model(&self, origin: &str) -> Result<(), SpecError> {
         let bad = |key: &str, message: String| SpecError::Invalid {
             path: origin.into(),
             key: key.into(),
@@ -422,6 +485,15 @@ impl TrialConfig {
             // planner repeats this with the real one (runner::check).
             self.model_config_for(preset, PLANNING_VOCAB_SIZE, origin)?;
         }
+        Ok(())
+    }
+
+    fn validate_train(&self, origin: &str) -> Result<(), SpecError> {
+        let bad = |key: &str, message: String| SpecError::Invalid {
+            path: origin.into(),
+            key: key.into(),
+            message,
+        };
         let t = &self.train;
         let positive = [
             ("train.batch_size", t.batch_size),

@@ -21,14 +21,35 @@ use crate::sequential::Design;
 /// The default margin of `same` claims, in metric points.
 pub const DEFAULT_MARGIN: f64 = 1.0;
 
+/// What a run ended with, by claim metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    pub em: Option<f64>,
+    pub f1: Option<f64>,
+    pub train_loss: Option<f64>,
+    pub train_seconds: Option<f64>,
+    pub examples_per_second: Option<f64>,
+}
+
+impl Scores {
+    pub fn get(&self, metric: ClaimMetric) -> Option<f64> {
+        match metric {
+            ClaimMetric::Em => self.em,
+            ClaimMetric::F1 => self.f1,
+            ClaimMetric::TrainLoss => self.train_loss,
+            ClaimMetric::TrainSeconds => self.train_seconds,
+            ClaimMetric::ExamplesPerSecond => self.examples_per_second,
+        }
+    }
+}
+
 /// One run as the results database knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub variant: String,
     pub seed: u64,
     pub status: TrialStatus,
-    pub em: Option<f64>,
-    pub f1: Option<f64>,
+    pub scores: Scores,
     /// Set when this variant's run is the baseline's by construction (inert keys).
     pub shared_with_baseline: Option<String>,
 }
@@ -40,8 +61,7 @@ impl Run {
         variant: &str,
         seed: i64,
         status: TrialStatus,
-        em: Option<f64>,
-        f1: Option<f64>,
+        scores: Scores,
         duplicate_of: Option<&str>,
         duplicate_reason: Option<&str>,
     ) -> Self {
@@ -50,8 +70,7 @@ impl Run {
             variant: variant.to_string(),
             seed: u64::try_from(seed).unwrap_or(0),
             status,
-            em,
-            f1,
+            scores,
             shared_with_baseline: duplicate_of.filter(|d| *d == baseline).map(|_| {
                 duplicate_reason
                     .unwrap_or("identical configuration")
@@ -131,10 +150,7 @@ fn grid_point(variant: &str) -> &str {
 }
 
 fn score(run: &Run, metric: ClaimMetric) -> Option<f64> {
-    match metric {
-        ClaimMetric::Em => run.em,
-        ClaimMetric::F1 => run.f1,
-    }
+    run.scores.get(metric)
 }
 
 /// A run's contribution to a pair: its score, why it has none, or `None` while unfinished.
@@ -144,7 +160,12 @@ fn value(run: &Run, metric: ClaimMetric, diverged: DivergedRuns) -> Option<Resul
             Some(score(run, metric).ok_or_else(|| "no score recorded".into()))
         }
         TrialStatus::Diverged => Some(match diverged {
-            DivergedRuns::Score => Ok(score(run, metric).unwrap_or(0.0)),
+            // A diverged run without an evaluation scores 0 points; it has no other number.
+            DivergedRuns::Score => match score(run, metric) {
+                Some(v) => Ok(v),
+                None if metric.is_score() => Ok(0.0),
+                None => Err(format!("diverged with no {} recorded", metric.label())),
+            },
             DivergedRuns::Exclude => Err("diverged (excluded by diverged_runs: exclude)".into()),
         }),
         TrialStatus::Failed | TrialStatus::OutOfMemory | TrialStatus::TimedOut => {
@@ -333,8 +354,11 @@ mod tests {
             variant: variant.into(),
             seed,
             status: TrialStatus::Succeeded,
-            em: Some(f1 - 10.0),
-            f1: Some(f1),
+            scores: Scores {
+                em: Some(f1 - 10.0),
+                f1: Some(f1),
+                ..Scores::default()
+            },
             shared_with_baseline: None,
         }
     }
@@ -379,11 +403,11 @@ mod tests {
             let mut r = run("lr", seed, 50.0 + seed as f64 * 0.1);
             if seed == 2 {
                 r.status = TrialStatus::Failed;
-                r.f1 = None;
+                r.scores.f1 = None;
             }
             if seed == 3 {
                 r.status = TrialStatus::Diverged;
-                r.f1 = Some(5.0);
+                r.scores.f1 = Some(5.0);
             }
             runs.push(r);
         }

@@ -1,8 +1,8 @@
 //! `sweep trial DIR`: runs one prepared trial folder for an executor (the local runner or a
 //! Slurm array task). The protocol's trial side (folder lock, parent-death signal, stop
 //! flag, file-size limit) is `runner::trial_process`, shared with the runner's fake trial;
-//! this adds training and the exit codes of `spec::protocol`. Users run `sweep run`; this
-//! is its worker.
+//! this adds training and the exit codes of `spec::protocol`. A program trial (`command:`)
+//! is supervised by `runner::program` instead. Users run `sweep run`; this is its worker.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -38,6 +38,14 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     };
     let config_path = args.dir.join(files::SPEC);
     let trial = TrialConfig::from_yaml_file(&config_path)?;
+    if trial.is_program() {
+        // Any program as a trial: supervised, its results turned into the protocol's.
+        let device = match args.device.as_deref() {
+            Some(d) => d.to_string(),
+            None => trial.train.device.to_string(),
+        };
+        return Ok(runner::program::supervise(&process, &trial, &device));
+    }
     let (dev, precision) = device::for_trial(args.device.as_deref(), &trial, &config_path)?;
     write_environment(&args.dir, dev)?;
     let result = with_backend!(dev, precision, |B, d| {

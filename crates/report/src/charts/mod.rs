@@ -252,10 +252,7 @@ fn draw_effect<DB: DrawingBackend>(
     let values: Vec<Vec<f64>> = data.variants.iter().map(|v| v.values(metric)).collect();
     let all: Vec<f64> = values.iter().flatten().copied().collect();
     let (lo, hi) = bounds(&all);
-    let label = match metric {
-        ClaimMetric::F1 => "F1",
-        ClaimMetric::Em => "EM",
-    };
+    let label = metric.label();
     let mut chart = categorical_chart(area, &names, lo..hi, label)?;
     for (i, (v, vals)) in data.variants.iter().zip(&values).enumerate() {
         let y = i as f64;

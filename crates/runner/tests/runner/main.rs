@@ -9,5 +9,7 @@
 
 mod common;
 mod failures;
+mod ids;
 mod local;
+mod program;
 mod slurm;
