@@ -97,6 +97,10 @@ pub struct RunOptions {
     pub lease: Duration,
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// How long a trial that ran out of memory waits before its retry (doubling with each
+    /// out-of-memory attempt): the memory another trial on the device held may be free by
+    /// then, and other trials run meanwhile.
+    pub oom_backoff: Duration,
     /// The longest the runner sleeps between looks at its children and their files (a
     /// child's exit or a signal wakes it at once).
     pub poll: Duration,
@@ -125,6 +129,7 @@ impl RunOptions {
             progress: false,
             lease: Duration::from_secs(60),
             kill_grace: Duration::from_secs(30),
+            oom_backoff: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             retry: RetryPolicy::default(),
             faults: None,
@@ -132,7 +137,8 @@ impl RunOptions {
     }
 
     /// Test and benchmark knobs from the environment: `SWEEP_POLL_MS` (the poll),
-    /// `SWEEP_KILL_GRACE_S` (SIGTERM to SIGKILL).
+    /// `SWEEP_KILL_GRACE_S` (SIGTERM to SIGKILL), `SWEEP_OOM_BACKOFF_S` (the first wait
+    /// before an out-of-memory retry).
     pub fn with_env_overrides(mut self) -> Self {
         if let Some(ms) = std::env::var("SWEEP_POLL_MS")
             .ok()
@@ -146,6 +152,13 @@ impl RunOptions {
             .filter(|s| s.is_finite() && *s >= 0.0)
         {
             self.kill_grace = Duration::from_secs_f64(s);
+        }
+        if let Some(s) = std::env::var("SWEEP_OOM_BACKOFF_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            self.oom_backoff = Duration::from_secs_f64(s);
         }
         self
     }

@@ -167,6 +167,19 @@ impl Deferrals {
         d.not_this_run = cancelled || d.times >= 10 || (busy && d.times > 5);
     }
 
+    /// An attempt that ran out of memory: its retry waits `base`, then twice that, …, so it
+    /// does not restart at once into the memory pressure it just met.
+    fn note_out_of_memory(&mut self, trial: &TrialId, base: Duration) {
+        let d = self.by_trial.entry(trial.clone()).or_insert(Deferral {
+            times: 0,
+            not_before: Instant::now(),
+            not_this_run: false,
+        });
+        d.times += 1;
+        let factor = 1u32 << (d.times - 1).min(6);
+        d.not_before = Instant::now() + base * factor;
+    }
+
     fn excluded(&self) -> Vec<TrialId> {
         let now = Instant::now();
         self.by_trial
@@ -460,6 +473,10 @@ impl<'o> Scheduler<'o> {
         if status == TrialStatus::Interrupted && !self.draining {
             let busy = ended.code == Some(spec::protocol::exit::BUSY);
             self.deferrals.note(&id, busy, ended.cancelled);
+        }
+        if status == TrialStatus::OutOfMemory && !self.draining {
+            self.deferrals
+                .note_out_of_memory(&id, self.opts.oom_backoff);
         }
         *self.summary.outcomes.entry(status).or_default() += 1;
         Ok(())

@@ -232,3 +232,56 @@ fn code_files_and_commands_enter_the_trial_id() {
         .to_string();
     assert!(e.contains("code") && e.contains("train.py"), "{e}");
 }
+
+#[test]
+fn a_program_trial_runs_as_a_slurm_array_task() {
+    if !crate::slurm::slurm_available() {
+        return;
+    }
+    let dir = workspace("program-slurm");
+    let s = program_study(&dir, "ps", "seeds: [1, 2]\n");
+    let out = crate::slurm::slurm_run(&dir, &s, 10, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = export(&dir, "ps");
+    for r in &rows {
+        assert_eq!(r["status"], "succeeded", "{r}");
+        assert_eq!(r["f1"], 50.0, "{r}");
+    }
+    // The batch script held no study value; the hostile one reached the program whole.
+    for t in trial_dirs(&dir) {
+        let argv: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(t.join("argv.json")).unwrap())
+                .unwrap();
+        assert_eq!(argv.last().unwrap(), HOSTILE);
+    }
+    let scripts: Vec<String> = std::fs::read_dir(dir.join("slurm"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(scripts.iter().all(|s| !s.contains("PWNED")));
+}
+
+#[test]
+fn an_out_of_memory_retry_waits_before_it_starts_again() {
+    let dir = workspace("program-oom-backoff");
+    let s = program_study(&dir, "oom", "seeds: [1]\n");
+    let out = run_cmd(&dir, &s, r#"{"*":"oom-once"}"#, &["--retries", "1"])
+        .env("SWEEP_OOM_BACKOFF_S", "1.5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = export(&dir, "oom");
+    assert_eq!(by_seed(&rows, 1)["status"], "succeeded");
+    assert_eq!(by_seed(&rows, 1)["attempts"], 2);
+    let t = trial_dirs(&dir).pop().unwrap();
+    let log = std::fs::read_to_string(t.join("attempts.log")).unwrap();
+    let times: Vec<u128> = log
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+        .collect();
+    // start, end (out of memory), start, end: the retry began at least the backoff later.
+    assert_eq!(times.len(), 4, "{log}");
+    assert!(times[2] - times[1] >= 1_500_000, "{log}");
+}

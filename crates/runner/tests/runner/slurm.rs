@@ -13,7 +13,7 @@ use crate::common::*;
 pub(crate) use testkit::slurm_available;
 
 /// The runner with `--executor slurm` and the fake trial.
-fn slurm_cmd(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Command {
+pub(crate) fn slurm_cmd(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Command {
     let mut c = Command::new(RUN_STUDY);
     c.arg(study)
         .arg("--db")
@@ -25,7 +25,7 @@ fn slurm_cmd(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Command 
     c
 }
 
-fn slurm_run(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Output {
+pub(crate) fn slurm_run(dir: &Path, study: &Path, step_ms: u32, extra: &[&str]) -> Output {
     slurm_cmd(dir, study, step_ms, extra).output().unwrap()
 }
 

@@ -12,7 +12,7 @@ stopped run resume. It records its argv (argv.json) and its runs (attempts.log, 
 trial does).
 
 FAKE_TRIAL_BEHAVIOR (JSON object, keys `seed:N` or `*`) picks a behaviour: ok, crash, oom
-(CUDA's out-of-memory text on stderr, exit 1), hang (until SIGTERM, then exit 4 with its
+(CUDA's out-of-memory text on stderr, exit 1), oom-once (that, on the first attempt only), hang (until SIGTERM, then exit 4 with its
 state saved), ignore-term, wrong-score (reports EM 10 points above its predictions' score),
 garbage (result.json is not JSON), no-result (exits 0 without one), hf-trainer (copies the
 HF Trainer sample outputs of tests/fixtures/hf-trainer into the folder, nothing else).
@@ -89,6 +89,9 @@ def run(p, behavior):
     if behavior == "crash":
         print("program_trial: crashing on purpose", file=sys.stderr)
         return 1
+    if behavior == "oom-once" and not os.path.exists("oom-once"):
+        open("oom-once", "w").close()
+        behavior = "oom"
     if behavior == "oom":
         print("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB", file=sys.stderr)
         return 1
