@@ -6,7 +6,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test test-runner check-deps lint fmt fuzz demo data-link bench bench-runner venv gpu-prepare parity amp-check clean
+.PHONY: all build test test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -53,12 +53,7 @@ fmt:
 ## trials from scratch on CPU through the sweep runner (15 runs, then more seeds for the claims
 ## still undecided, 30 at most; README.md has the measured cost), then the status table and the
 ## report (results/reports/demo/index.html). Interrupt it any time; `make demo` again resumes.
-demo: build
-	@mkdir -p $(RESULTS)/demo
-	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions $(DEMO_QUESTIONS) --seed 1
-	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_dev.json --questions 600 --seed 2
-	./target/release/sweep data vocab --dataset $(RESULTS)/demo/synthetic_train.json \
-		--dataset $(RESULTS)/demo/synthetic_dev.json --out $(RESULTS)/demo/vocab.txt
+demo: build demo-data
 	sed 's#results/demo#$(RESULTS)/demo#g' experiments/demo.yaml > $(RESULTS)/demo/demo.yaml
 	./target/release/sweep plan $(RESULTS)/demo/demo.yaml
 	./target/release/sweep run $(RESULTS)/demo/demo.yaml --db $(RESULTS)/sweep.db --devices cpu $(DEMO_FLAGS)
@@ -67,6 +62,29 @@ demo: build
 	@echo
 	@echo "Report: $(RESULTS)/reports/demo/index.html (and report.md beside it)"
 	@echo "Results: $(RESULTS)/sweep.db (sweep status / sweep export demo --format csv); trial folders in $(RESULTS)/trials/."
+
+## The demo's synthetic data and vocabulary (results/demo/), shared by the demo and
+## burn-vs-pytorch.
+demo-data: build
+	@mkdir -p $(RESULTS)/demo
+	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_train.json --questions $(DEMO_QUESTIONS) --seed 1
+	./target/release/sweep data synth --out $(RESULTS)/demo/synthetic_dev.json --questions 600 --seed 2
+	./target/release/sweep data vocab --dataset $(RESULTS)/demo/synthetic_train.json \
+		--dataset $(RESULTS)/demo/synthetic_dev.json --out $(RESULTS)/demo/vocab.txt
+
+## The demo's tiny BERT trained by burn and by PyTorch + transformers (tools/hf_run_qa.py, a
+## program trial) as one study, decided by qa-sweep's statistics
+## (experiments/burn-vs-pytorch.yaml); its tables go to docs/benchmarks.md. Needs the tools
+## venv. Part of `make parity`.
+burn-vs-pytorch: venv demo-data
+	sed 's#results/demo#$(RESULTS)/demo#g' experiments/burn-vs-pytorch.yaml > $(RESULTS)/demo/burn-vs-pytorch.yaml
+	./target/release/sweep plan $(RESULTS)/demo/burn-vs-pytorch.yaml
+	./target/release/sweep run $(RESULTS)/demo/burn-vs-pytorch.yaml --db $(RESULTS)/sweep.db --devices cpu
+	./target/release/sweep status burn-vs-pytorch --db $(RESULTS)/sweep.db
+	./target/release/sweep report burn-vs-pytorch --db $(RESULTS)/sweep.db --out $(RESULTS)/reports/burn-vs-pytorch
+	$(PYTHON_VENV) tools/study_section.py --report $(RESULTS)/reports/burn-vs-pytorch/report.md \
+		--name burn-vs-pytorch --command "make burn-vs-pytorch" \
+		--title "burn against PyTorch as one study: experiments/burn-vs-pytorch.yaml"
 
 ## Link data/ to the shared data folder (drcd/, cmrc2018/, vocab/) for experiments/drcd-local.yaml.
 data-link:
@@ -96,7 +114,7 @@ bench-runner:
 ## kept in docs/parity-runs.json (more with --seeds/--pretrained-seeds); writes the parity
 ## section of docs/benchmarks.md and docs/parity-loss.png. Needs the tools venv (torch,
 ## transformers); about 45 minutes on 2 cores.
-parity: venv build
+parity: venv build burn-vs-pytorch
 	$(PYTHON_VENV) tools/parity.py --sweep target/release/sweep --seeds 1 2 3 --pretrained-seeds 1 2 3
 
 ## Mixed precision (f16/bf16) against f32 on CPU: tiny and mini presets, 3 seeds, the

@@ -19,6 +19,8 @@ pub struct VariantStatus {
     pub duplicate_note: Option<String>,
     /// Notes on succeeded trials (a reported score that its predictions do not give).
     pub notes: Vec<String>,
+    /// End-of-run metrics beyond EM/F1 (`result.json`'s `metrics`) over succeeded seeds.
+    pub metrics: BTreeMap<String, Stat>,
 }
 
 /// Per-variant summary, in plan order.
@@ -52,6 +54,18 @@ pub fn summarize(rows: &[StudyTrialRow]) -> Vec<VariantStatus> {
                 em: stat(&em),
                 f1: stat(&f1),
                 duplicate_note: rs.iter().find_map(|r| r.duplicate_reason.clone()),
+                metrics: {
+                    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                    for r in &ok {
+                        for (k, v) in &r.final_metrics {
+                            values.entry(k.clone()).or_default().push(*v);
+                        }
+                    }
+                    values
+                        .into_iter()
+                        .filter_map(|(k, v)| stat(&v).map(|s| (k, s)))
+                        .collect()
+                },
                 notes: ok
                     .iter()
                     .filter_map(|r| r.error.as_ref().map(|e| format!("seed {}: {e}", r.seed)))
@@ -106,6 +120,19 @@ pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
             out.push_str(&format!("  {n}\n"));
         }
     }
+    let with_metrics: Vec<&VariantStatus> =
+        variants.iter().filter(|v| !v.metrics.is_empty()).collect();
+    if !with_metrics.is_empty() {
+        out.push_str("\nother metrics (mean ± std over succeeded seeds):\n");
+        for v in with_metrics {
+            let items: Vec<String> = v
+                .metrics
+                .iter()
+                .map(|(k, s)| format!("{k} {}", fmt(&Some(*s))))
+                .collect();
+            out.push_str(&format!("  {}: {}\n", v.variant, items.join(", ")));
+        }
+    }
     let trial_notes: Vec<String> = variants
         .iter()
         .flat_map(|v| v.notes.iter().map(move |n| format!("{}: {n}", v.variant)))
@@ -117,4 +144,67 @@ pub fn render_table(study: &str, variants: &[VariantStatus]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        variant: &str,
+        seed: i64,
+        f1: f64,
+        metrics: &[(&str, f64)],
+        error: Option<&str>,
+    ) -> StudyTrialRow {
+        StudyTrialRow {
+            ordinal: seed,
+            variant: variant.into(),
+            ablation: variant.into(),
+            grid_point: String::new(),
+            seed,
+            params: "{}".into(),
+            trial_id: format!("{variant}{seed}"),
+            duplicate_of: None,
+            duplicate_reason: None,
+            status: TrialStatus::Succeeded,
+            attempts: 1,
+            device: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: Some(0),
+            signal: None,
+            error: error.map(String::from),
+            em: Some(f1 - 10.0),
+            f1: Some(f1),
+            train_loss: None,
+            train_seconds: None,
+            examples_per_second: None,
+            final_metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn other_metrics_and_notes_are_shown() {
+        let rows = [
+            row("baseline", 1, 50.0, &[("peak_memory_mib", 100.0)], None),
+            row("baseline", 2, 52.0, &[("peak_memory_mib", 120.0)], None),
+            row(
+                "pytorch",
+                1,
+                51.0,
+                &[],
+                Some("score mismatch: reported F1 61.00"),
+            ),
+        ];
+        let table = render_table("s", &summarize(&rows));
+        assert!(
+            table.contains("baseline: peak_memory_mib 110.00 ± 14.14"),
+            "{table}"
+        );
+        assert!(
+            table.contains("pytorch: seed 1: score mismatch: reported F1 61.00"),
+            "{table}"
+        );
+    }
 }

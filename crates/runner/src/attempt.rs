@@ -163,6 +163,7 @@ pub(crate) fn record_end(
         f.train_seconds = r.train_seconds;
         f.examples_per_second = r.examples_per_second;
         f.steps = i64::try_from(r.steps).ok();
+        f.final_metrics = r.final_metrics();
     }
     if trial_status == TrialStatus::Succeeded {
         let scored = match eval_set(shared, &a.eval_path) {

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 use store::StudyTrialRow;
 
-/// The fixed columns, then one column per parameter key the study varies.
+/// The fixed columns, then one column per parameter key the study varies, then
+/// `metric.<name>` per end-of-run metric any trial reported.
 pub const FIXED: [&str; 13] = [
     "id",
     "variant",
@@ -37,7 +38,16 @@ fn param_keys(rows: &[StudyTrialRow]) -> Vec<String> {
     keys.into_iter().collect()
 }
 
-fn record(r: &StudyTrialRow, keys: &[String]) -> Vec<(String, Value)> {
+/// The end-of-run metrics any trial reported (`result.json`'s `metrics`), sorted.
+fn metric_keys(rows: &[StudyTrialRow]) -> Vec<String> {
+    let keys: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| r.final_metrics.iter().map(|(k, _)| k.clone()))
+        .collect();
+    keys.into_iter().collect()
+}
+
+fn record(r: &StudyTrialRow, keys: &[String], metrics: &[String]) -> Vec<(String, Value)> {
     let p = params(r);
     let mut out: Vec<(String, Value)> = vec![
         ("id".into(), json!(r.trial_id)),
@@ -58,15 +68,24 @@ fn record(r: &StudyTrialRow, keys: &[String]) -> Vec<(String, Value)> {
     for k in keys {
         out.push((k.clone(), p.get(k).cloned().unwrap_or(Value::Null)));
     }
+    for m in metrics {
+        let v = r
+            .final_metrics
+            .iter()
+            .find(|(k, _)| k == m)
+            .map(|(_, v)| *v);
+        out.push((format!("metric.{m}"), json!(v)));
+    }
     out
 }
 
 /// A JSON array of objects.
 pub fn to_json(rows: &[StudyTrialRow]) -> Value {
     let keys = param_keys(rows);
+    let metrics = metric_keys(rows);
     Value::Array(
         rows.iter()
-            .map(|r| Value::Object(record(r, &keys).into_iter().collect()))
+            .map(|r| Value::Object(record(r, &keys, &metrics).into_iter().collect()))
             .collect(),
     )
 }
@@ -74,11 +93,13 @@ pub fn to_json(rows: &[StudyTrialRow]) -> Value {
 /// RFC 4180 CSV with a header line.
 pub fn to_csv(rows: &[StudyTrialRow]) -> String {
     let keys = param_keys(rows);
+    let metrics = metric_keys(rows);
     let mut out = String::new();
     let header: Vec<String> = FIXED
         .iter()
         .map(|s| s.to_string())
         .chain(keys.iter().cloned())
+        .chain(metrics.iter().map(|m| format!("metric.{m}")))
         .collect();
     out.push_str(
         &header
@@ -89,7 +110,7 @@ pub fn to_csv(rows: &[StudyTrialRow]) -> String {
     );
     out.push_str("\r\n");
     for r in rows {
-        let fields: Vec<String> = record(r, &keys)
+        let fields: Vec<String> = record(r, &keys, &metrics)
             .into_iter()
             .map(|(_, v)| match v {
                 Value::Null => String::new(),

@@ -137,6 +137,15 @@ impl TrialResult {
         atomic::write_file(&dir.join(files::RESULT), text.as_bytes())
     }
 
+    /// The numbers of `details.metrics` (what a program trial reported beyond the fixed
+    /// fields), by name.
+    pub fn final_metrics(&self) -> Vec<(String, f64)> {
+        match self.details.get("metrics") {
+            Some(Value::Object(m)) => crate::program::numeric_metrics(m),
+            _ => Vec::new(),
+        }
+    }
+
     /// Reads `dir/result.json`: `Ok(None)` when there is none, an error naming the file
     /// and what is wrong when it is unreadable.
     pub fn read(dir: &Path) -> Result<Option<TrialResult>, String> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use ingest::{EnvironmentRow, EvalRow, MetricRow, PredictionRow};
-pub use queries::{AttemptRow, StudyRow, StudyTrialRow};
+pub use queries::{AttemptRow, StudyRow, StudyTrialRow, FINAL_METRIC_PREFIX};
 pub use schema::SCHEMA_VERSION;
 pub use trials::{Claimed, Finish, PlannedRow, Reclaimed};
 

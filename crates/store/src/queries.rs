@@ -41,7 +41,13 @@ pub struct StudyTrialRow {
     pub train_loss: Option<f64>,
     pub train_seconds: Option<f64>,
     pub examples_per_second: Option<f64>,
+    /// The other numbers the trial reported at its end (`result.json`'s `metrics`), by
+    /// name, stored as metric rows named [`FINAL_METRIC_PREFIX`]`<name>`.
+    pub final_metrics: Vec<(String, f64)>,
 }
+
+/// Metric rows that hold a trial's end-of-run numbers, not a curve.
+pub const FINAL_METRIC_PREFIX: &str = "final.";
 
 /// One launch of a trial.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +85,7 @@ fn study_trial(r: &Row<'_>) -> rusqlite::Result<StudyTrialRow> {
         train_loss: r.get(19)?,
         train_seconds: r.get(20)?,
         examples_per_second: r.get(21)?,
+        final_metrics: Vec::new(),
     })
 }
 
@@ -124,9 +131,36 @@ impl Store {
              FROM study_trials st JOIN trials t ON t.id = st.trial_id
              WHERE st.study = ?1 ORDER BY st.ordinal",
         )?;
-        let rows = stmt
+        let mut rows: Vec<StudyTrialRow> = stmt
             .query_map([study], study_trial)?
             .collect::<rusqlite::Result<_>>()?;
+        let mut finals = self.conn.prepare(
+            "SELECT m.trial_id, m.name, m.value FROM metrics m
+             WHERE m.name LIKE 'final.%' AND m.value IS NOT NULL
+               AND m.trial_id IN (SELECT trial_id FROM study_trials WHERE study = ?1)
+             ORDER BY m.trial_id, m.name",
+        )?;
+        let mut by_trial: std::collections::HashMap<String, Vec<(String, f64)>> =
+            std::collections::HashMap::new();
+        for row in finals.query_map([study], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        })? {
+            let (trial, name, value) = row?;
+            let name = name
+                .strip_prefix(FINAL_METRIC_PREFIX)
+                .unwrap_or(&name)
+                .to_string();
+            by_trial.entry(trial).or_default().push((name, value));
+        }
+        for r in &mut rows {
+            if let Some(m) = by_trial.get(&r.trial_id) {
+                r.final_metrics = m.clone();
+            }
+        }
         Ok(rows)
     }
 

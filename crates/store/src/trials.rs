@@ -68,6 +68,9 @@ pub struct Finish {
     pub train_seconds: Option<f64>,
     pub examples_per_second: Option<f64>,
     pub steps: Option<i64>,
+    /// End-of-run numbers beyond the fixed columns (`result.json`'s `metrics`), stored as
+    /// metric rows `final.<name>` at the last step.
+    pub final_metrics: Vec<(String, f64)>,
 }
 
 impl Finish {
@@ -84,6 +87,7 @@ impl Finish {
             train_seconds: None,
             examples_per_second: None,
             steps: None,
+            final_metrics: Vec::new(),
         }
     }
 }
@@ -410,6 +414,19 @@ impl Store {
             ],
         )?;
         if n == 1 {
+            let step = f.steps.unwrap_or(0);
+            for (name, value) in &f.final_metrics {
+                tx.execute(
+                    "INSERT OR REPLACE INTO metrics (trial_id, step, epoch, name, value, time)
+                     VALUES (?1, ?2, NULL, ?3, ?4, NULL)",
+                    params![
+                        trial,
+                        step,
+                        format!("{}{name}", crate::queries::FINAL_METRIC_PREFIX),
+                        value
+                    ],
+                )?;
+            }
             tx.execute(
                 "UPDATE attempts SET status = ?3, finished_at = ?4, exit_code = ?5, signal = ?6,
                      stderr_tail = ?7

@@ -53,6 +53,9 @@ fn program_trials_report_every_outcome() {
     assert_eq!(by_seed(&rows, 1)["em"], 50.0);
     assert_eq!(by_seed(&rows, 1)["f1"], 50.0);
     assert_eq!(error(1), "", "an honest program gets no note");
+    // Its other numbers are stored and exported; a value that is not a number is not.
+    assert_eq!(by_seed(&rows, 1)["metric.peak_memory_mib"], 123.0);
+    assert!(by_seed(&rows, 1).get("metric.note").is_none());
     assert_eq!(status(2), "failed");
     assert!(error(2).contains("crashing on purpose"), "{}", error(2));
     assert_eq!(status(3), "out_of_memory", "{}", error(3));
@@ -139,6 +142,8 @@ fn hf_trainer_output_folders_are_read() {
     assert_eq!(result["steps"], 10);
     assert_eq!(result["results_format"], "hf-trainer");
     assert_eq!(result["metrics"]["eval_samples"], 20.0);
+    assert_eq!(r["metric.eval_samples"], 20.0);
+    assert_eq!(r["metric.train_runtime"], 12.5034);
 }
 
 #[test]
@@ -250,8 +255,7 @@ fn a_program_trial_runs_as_a_slurm_array_task() {
     // The batch script held no study value; the hostile one reached the program whole.
     for t in trial_dirs(&dir) {
         let argv: Vec<String> =
-            serde_json::from_str(&std::fs::read_to_string(t.join("argv.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(t.join("argv.json")).unwrap()).unwrap();
         assert_eq!(argv.last().unwrap(), HOSTILE);
     }
     let scripts: Vec<String> = std::fs::read_dir(dir.join("slurm"))
