@@ -109,15 +109,18 @@ fn run(process: &TrialProcess, config: &TrialConfig, device: &str) -> Result<i32
         .share_lock_with_children()
         .map_err(|e| format!("cannot share the folder lock with the program: {e}"))?;
     eprintln!("program trial: {}", shell_words(&argv));
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let Some((program_name, args)) = argv.split_first() else {
+        return Err("the command is empty".into());
+    };
+    let mut child = Command::new(program_name)
+        .args(args)
         .current_dir(&dir)
         .env(env::TRIAL_DIR, &dir)
         .env(env::SEED, config.train.seed.to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {:?}: {e}", argv[0]))?;
+        .map_err(|e| format!("cannot start {program_name:?}: {e}"))?;
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let copier = child.stderr.take().map(|stderr| {
         let tail = Arc::clone(&tail);

@@ -166,6 +166,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Some(d) => spec::Device::parse_list(d).map_err(|e| anyhow::anyhow!("--devices: {e}"))?,
         None => runner::default_devices(),
     };
+    // A CPU build on a GPU machine would pick the GPUs and fail every burn trial at its
+    // start: say so before anything runs. Program trials bring their own GPU code.
+    let burn_trials = plan.entries.iter().any(|e| !e.trial.config.is_program());
+    if burn_trials
+        && !cfg!(feature = "cuda")
+        && std::env::var_os("SWEEP_TRIAL_COMMAND").is_none()
+        && matches!(args.executor, Executor::Local)
+        && opts.devices.iter().any(|d| d.is_cuda())
+    {
+        let devices: Vec<String> = opts.devices.iter().map(|d| d.to_string()).collect();
+        anyhow::bail!(
+            "this sweep was built without CUDA, but the run would use {} ({}). Build the CUDA one \
+             (`cargo build --release --features cuda`), or pass --devices cpu",
+            devices.join(","),
+            if args.devices.is_some() {
+                "from --devices"
+            } else {
+                "every GPU nvidia-smi lists"
+            }
+        );
+    }
     if args.per_device == 0 {
         anyhow::bail!("--per-device must be at least 1");
     }

@@ -209,3 +209,77 @@ fn end_to_end_real_tiny_sweep() {
         );
     }
 }
+
+/// A program trial through the real `sweep trial` worker: a burn arm and a program arm in
+/// one study, the program's reported score checked against its predictions, and `sweep
+/// status` showing its other metrics.
+#[test]
+fn a_program_trial_runs_beside_a_burn_trial() {
+    let dir = workspace("program");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runner/tests/support/program_trial.py")
+        .canonicalize()
+        .unwrap();
+    let s = study(
+        &dir,
+        "mixed",
+        4,
+        &format!(
+            "ablations:\n  - name: program\n    set:\n      command: [python3, {}, --params, \"{{params_json}}\"]\n      params.steps: 3\nseeds: [1]\n",
+            program.display()
+        ),
+    );
+    let out = sweep(&[
+        "run",
+        s.to_str().unwrap(),
+        "--db",
+        dir.join("sweep.db").to_str().unwrap(),
+        "--devices",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = export(&dir, "mixed");
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    let program_row = rows.iter().find(|r| r["variant"] == "program").unwrap();
+    assert_eq!(program_row["f1"], 50.0);
+    assert_eq!(program_row["metric.peak_memory_mib"], 123.0);
+    let status = sweep_ok(&[
+        "status",
+        "mixed",
+        "--db",
+        dir.join("sweep.db").to_str().unwrap(),
+    ]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("program: peak_memory_mib 123.00"),
+        "{status}"
+    );
+}
+
+/// A CPU build asked to train on a GPU refuses before anything runs, and says what to build.
+#[test]
+#[cfg(not(feature = "cuda"))]
+fn a_cpu_build_refuses_gpu_devices_up_front() {
+    let dir = workspace("no-cuda");
+    let s = study(&dir, "nc", 2, "seeds: [1]\n");
+    let out = sweep(&[
+        "run",
+        s.to_str().unwrap(),
+        "--db",
+        dir.join("sweep.db").to_str().unwrap(),
+        "--devices",
+        "cuda:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("built without CUDA")
+            && e.contains("--features cuda")
+            && e.contains("--devices cpu"),
+        "{e}"
+    );
+    assert!(!dir.join("trials").exists(), "nothing ran");
+}
