@@ -9,6 +9,6 @@ pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 /// `sweep run` was stopped by Ctrl-C/SIGTERM (local: trials saved their state; Slurm: the
 /// runner detached). Running the same command again resumes.
-pub const INTERRUPTED: i32 = 130;
+pub const INTERRUPTED: i32 = runner::EXIT_INTERRUPTED;
 // `sweep trial` (the executors' worker) exits with the protocol's codes:
 // spec::protocol::exit (0 succeeded, 1 failed, 3 diverged, 4 interrupted, 5 busy, 6 out of memory).

@@ -164,11 +164,16 @@ impl RunOptions {
     }
 }
 
-/// `sweep run`'s exit code after a run: 130 when it was interrupted, 0 when every trial of
-/// the study succeeded (or is still running in another runner), 1 when some did not.
+/// `sweep run`'s exit code when the run was interrupted (Ctrl-C, SIGTERM, a detached Slurm
+/// runner): running the same command again resumes.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// `sweep run`'s exit code after a run, the one rule for it: [`EXIT_INTERRUPTED`] when it
+/// was interrupted, 0 when every trial of the study succeeded (or is still running in
+/// another runner), 1 when some did not.
 pub fn exit_code(summary: &RunSummary, rows: &[store::StudyTrialRow]) -> i32 {
     if summary.interrupted {
-        return 130;
+        return EXIT_INTERRUPTED;
     }
     let all_ok = rows
         .iter()

@@ -221,18 +221,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 "detached: submitted tasks keep running; run the same command again to follow them"
             ),
         }
-        return Ok(crate::exit_codes::INTERRUPTED);
+    } else {
+        // Trials another runner is still running are not failures of this run.
+        let elsewhere = rows
+            .iter()
+            .filter(|r| r.status == TrialStatus::Running)
+            .count();
+        if elsewhere > 0 {
+            eprintln!("{elsewhere} trial(s) are still running in another runner");
+        }
     }
-    // Trials another runner is still running are not failures of this run.
-    let elsewhere = rows
-        .iter()
-        .filter(|r| r.status == TrialStatus::Running)
-        .count();
-    if elsewhere > 0 {
-        eprintln!("{elsewhere} trial(s) are still running in another runner");
-    }
-    let all_ok = rows
-        .iter()
-        .all(|r| matches!(r.status, TrialStatus::Succeeded | TrialStatus::Running));
-    Ok(if all_ok { 0 } else { 1 })
+    Ok(runner::exit_code(&summary, &rows))
 }
