@@ -7,8 +7,8 @@ pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
 /// The command line itself is wrong (unknown flag, missing argument).
 pub const USAGE: i32 = 2;
-/// `sweep run` was stopped by Ctrl-C/SIGTERM (local: trials saved their state; Slurm: the
-/// runner detached). Running the same command again resumes.
-pub const INTERRUPTED: i32 = runner::EXIT_INTERRUPTED;
+// `sweep run` ends with `runner::exit_code`: 0 every trial succeeded, 1 some did not, 130
+// (`runner::EXIT_INTERRUPTED`) stopped by Ctrl-C/SIGTERM (local: trials saved their state;
+// Slurm: the runner detached). Running the same command again resumes.
 // `sweep trial` (the executors' worker) exits with the protocol's codes:
 // spec::protocol::exit (0 succeeded, 1 failed, 3 diverged, 4 interrupted, 5 busy, 6 out of memory).
