@@ -33,23 +33,15 @@ pub enum Expect {
 pub enum ClaimMetric {
     Em,
     F1,
-    /// Mean training loss over the run (lower is better).
+    /// Mean training loss over the run.
     TrainLoss,
-    /// Wall-clock seconds of training (lower is better).
+    /// Wall-clock seconds of training.
     TrainSeconds,
-    /// Training throughput (higher is better).
+    /// Training throughput.
     ExamplesPerSecond,
 }
 
 impl ClaimMetric {
-    pub const ALL: [ClaimMetric; 5] = [
-        Self::Em,
-        Self::F1,
-        Self::TrainLoss,
-        Self::TrainSeconds,
-        Self::ExamplesPerSecond,
-    ];
-
     /// How reports name it.
     pub fn label(self) -> &'static str {
         match self {
@@ -65,10 +57,6 @@ impl ClaimMetric {
     /// one in their own unit.
     pub fn is_score(self) -> bool {
         matches!(self, Self::Em | Self::F1)
-    }
-
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Self::TrainLoss | Self::TrainSeconds)
     }
 }
 
