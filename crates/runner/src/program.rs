@@ -229,8 +229,8 @@ fn shell_words(argv: &[String]) -> String {
 }
 
 /// `result.json` as a program writes it: looser than [`TrialResult`] (EM/F1 may come from
-/// `predictions.json` instead; steps may be unknown), with any numeric metrics, in
-/// `metrics` or beside the known keys.
+/// `predictions.json` instead; steps may be unknown), with any numeric metrics in
+/// `metrics`; other keys are kept.
 #[derive(Debug, Deserialize)]
 struct ProgramResult {
     #[serde(default = "succeeded")]
@@ -252,6 +252,19 @@ struct ProgramResult {
     #[serde(flatten)]
     other: Map<String, Value>,
 }
+
+/// Keys of the protocol's `result.json` that the supervisor writes itself.
+const KNOWN_RESULT_KEYS: [&str; 9] = [
+    "status",
+    "EM",
+    "F1",
+    "steps",
+    "train_loss",
+    "train_seconds",
+    "examples_per_second",
+    "metrics",
+    "results_format",
+];
 
 fn succeeded() -> Outcome {
     Outcome::Succeeded
@@ -278,11 +291,16 @@ fn finish(dir: &Path, config: &TrialConfig, format: ResultsFormat) -> Result<i32
     if reported.status == Outcome::Interrupted {
         return Err("result.json says interrupted but the program exited 0".into());
     }
-    let mut details: BTreeMap<String, Value> = BTreeMap::new();
+    // Other top-level keys are kept as they are (a program's own notes: its seed, its
+    // feature counts); only the `metrics` object holds metrics.
+    let mut details: BTreeMap<String, Value> = reported
+        .other
+        .iter()
+        .filter(|(k, _)| !KNOWN_RESULT_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     details.insert("results_format".into(), format.as_str().into());
-    let mut all = reported.other.clone();
-    all.extend(reported.metrics.clone());
-    let metrics: Map<String, Value> = program::numeric_metrics(&all)
+    let metrics: Map<String, Value> = program::numeric_metrics(&reported.metrics)
         .into_iter()
         .map(|(k, v)| (k, v.into()))
         .collect();
