@@ -1,7 +1,9 @@
 # qa-sweep: the commands a user and CI run. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
 CARGO ?= cargo
-SHARED ?= $(abspath ../shared/data)
+# The real evaluation sets the tests read (DRCD dev/test, CMRC 2018 dev/trial, the
+# bert-base-chinese vocab), kept in the repository with their licences (testdata/README.md).
+SHARED ?= $(abspath testdata)
 RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
@@ -13,7 +15,7 @@ all: build
 build:
 	$(CARGO) build --release --locked --bin sweep
 
-## The whole test suite (unit, integration, CLI). Needs ../shared/data or QA_SWEEP_SHARED_DATA.
+## The whole test suite (unit, integration, CLI). Reads testdata/ (QA_SWEEP_SHARED_DATA overrides).
 test:
 	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" $(CARGO) test --workspace --locked
 
@@ -86,7 +88,8 @@ burn-vs-pytorch: venv demo-data
 		--name burn-vs-pytorch --command "make burn-vs-pytorch" \
 		--title "burn against PyTorch as one study: experiments/burn-vs-pytorch.yaml"
 
-## Link data/ to the shared data folder (drcd/, cmrc2018/, vocab/) for experiments/drcd-local.yaml.
+## Link data/ to the evaluation sets (testdata/: drcd/, cmrc2018/, vocab/) for
+## experiments/drcd-local.yaml.
 data-link:
 	ln -sfn $(SHARED) data
 
@@ -123,7 +126,7 @@ amp-check: build
 	python3 tools/amp_check.py --sweep target/release/sweep
 
 ## The CUDA build for the GPU machine (no GPU needed here): a stripped `sweep-cuda` at the
-## root (it must stay under 40 MiB, #12: 64 MiB travel in all, the tracked tree is ~14 MiB),
+## root (it must stay under 40 MiB, #12: 64 MiB travel in all, the tracked tree is ~23 MiB with testdata/),
 ## then one call of scripts/gpu-check.sh there (docs/gpu.md).
 gpu-prepare:
 	CARGO_TARGET_DIR=target/cuda $(CARGO) build --profile gpu --locked -p cli --features cuda

@@ -2,7 +2,7 @@
 run_qa-style Python feature code and the Python official metric, in the same run, on the
 same machine. Writes the table into docs/benchmarks.md (between the bench:data markers).
 
-Usage: python bench_data.py --shared ../shared/data --rust-bin target/release/examples/bench_data
+Usage: python bench_data.py --shared testdata --rust-bin target/release/examples/bench_data
 """
 import argparse
 import datetime

@@ -33,7 +33,7 @@ fn sweep_ok(args: &[&str]) -> Output {
 fn shared(rel: &str) -> String {
     let dir = std::env::var_os("QA_SWEEP_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"));
     dir.join(rel).display().to_string()
 }
 

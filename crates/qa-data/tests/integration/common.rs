@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
 
-/// `$QA_SWEEP_SHARED_DATA`, else `<workspace>/../shared/data`.
+/// `$QA_SWEEP_SHARED_DATA`, else the evaluation sets in the repository (`testdata/`).
 pub fn shared_data() -> PathBuf {
     let dir = std::env::var_os("QA_SWEEP_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"));
     assert!(
         dir.join("drcd/DRCD_dev.json").is_file(),
-        "the shared data set is missing at {}; set QA_SWEEP_SHARED_DATA to the folder holding drcd/, cmrc2018/ and vocab/",
+        "the test data set is missing at {}; set QA_SWEEP_SHARED_DATA to a folder holding drcd/, cmrc2018/ and vocab/ (testdata/README.md)",
         dir.display()
     );
     dir

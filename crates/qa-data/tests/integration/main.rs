@@ -1,4 +1,4 @@
-//! qa-data against real data (`../shared/data`: DRCD dev/test, CMRC2018 dev/trial, the
+//! qa-data against real data (`testdata/`, or `$QA_SWEEP_SHARED_DATA`: DRCD dev/test, CMRC2018 dev/trial, the
 //! bert-base-chinese vocab) and against references recorded from Python: HF's fast
 //! tokenizer with run_qa's feature logic (`tools/hf_features.py`) and the official metric's
 //! logic (`tools/cmrc2018_metric.py`).

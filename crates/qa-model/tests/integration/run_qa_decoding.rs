@@ -51,7 +51,7 @@ fn fixtures() -> PathBuf {
 fn shared_data() -> PathBuf {
     std::env::var_os("QA_SWEEP_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"))
 }
 
 /// The first `n` questions of DRCD dev, in file order (as tools/hf_features.flatten cuts

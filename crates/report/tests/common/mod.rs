@@ -42,7 +42,7 @@ pub fn f1s(variant: &str) -> [Option<f64>; 3] {
 pub fn shared(rel: &str) -> PathBuf {
     std::env::var_os("QA_SWEEP_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"))
         .join(rel)
 }
 
