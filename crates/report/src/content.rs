@@ -27,6 +27,16 @@ pub struct SummaryRow {
     pub examples_per_second: Option<f64>,
     pub statuses: String,
     pub shared_with: Option<String>,
+    /// End-of-run metrics beyond the columns above (`result.json`'s `metrics`, e.g. a
+    /// program trial's peak memory), over succeeded seeds, by name.
+    pub other_metrics: BTreeMap<String, Summary>,
+}
+
+/// The names of every row's other metrics, sorted (the columns of the second summary
+/// table; empty when no trial reported any).
+pub fn other_metric_names(rows: &[SummaryRow]) -> Vec<String> {
+    let names: BTreeSet<&String> = rows.iter().flat_map(|r| r.other_metrics.keys()).collect();
+    names.into_iter().cloned().collect()
 }
 
 pub fn summary(data: &StudyData) -> Vec<SummaryRow> {
@@ -57,6 +67,18 @@ pub fn summary(data: &StudyData) -> Vec<SummaryRow> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 shared_with: v.duplicate_of.clone(),
+                other_metrics: {
+                    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                    for r in v.succeeded() {
+                        for (k, x) in &r.final_metrics {
+                            values.entry(k.clone()).or_default().push(*x);
+                        }
+                    }
+                    values
+                        .into_iter()
+                        .filter_map(|(k, xs)| summarize(&xs).map(|s| (k, s)))
+                        .collect()
+                },
             }
         })
         .collect();

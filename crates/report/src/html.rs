@@ -81,6 +81,22 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
         );
     }
     h.push_str("</table>");
+    let names = crate::content::other_metric_names(&r.summary);
+    if !names.is_empty() {
+        let _ = write!(h, "<p class=\"ctx\">Other numbers the trials reported at their end (<code>result.json</code>'s <code>metrics</code>; mean ± std over succeeded seeds):</p><table><tr><th>variant</th>");
+        for n in &names {
+            let _ = write!(h, "<th>{}</th>", esc(n));
+        }
+        h.push_str("</tr>");
+        for s in &r.summary {
+            let _ = write!(h, "<tr><td>{}</td>", esc(&s.variant));
+            for n in &names {
+                let _ = write!(h, "<td>{}</td>", fmt_stat(&s.other_metrics.get(n).copied()));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    }
 
     h.push_str("<h2>2. Effects and learning curves</h2>");
     for c in &r.charts {

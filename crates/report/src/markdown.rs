@@ -64,6 +64,26 @@ pub fn render(r: &Report, refs: &References) -> String {
             s.statuses
         );
     }
+    let names = crate::content::other_metric_names(&r.summary);
+    if !names.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nOther numbers the trials reported at their end (`result.json`'s `metrics`; mean ± std over succeeded seeds):\n"
+        );
+        let _ = writeln!(
+            md,
+            "| variant | {} |",
+            names.iter().map(|n| esc(n)).collect::<Vec<_>>().join(" | ")
+        );
+        let _ = writeln!(md, "|---|{}", "---|".repeat(names.len()));
+        for s in &r.summary {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| fmt_stat(&s.other_metrics.get(n).copied()))
+                .collect();
+            let _ = writeln!(md, "| {} | {} |", esc(&s.variant), cells.join(" | "));
+        }
+    }
     let _ = writeln!(md, "\n## 2. Effects and learning curves\n");
     for c in &r.charts {
         let _ = writeln!(md, "**{}**\n\n![{}]({}.png)\n", c.title, c.stem, c.stem);

@@ -119,6 +119,7 @@ pub fn plan_with_seeds(
     }
     let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
     let mut first_by_id: HashMap<TrialId, usize> = HashMap::new();
+    let mut code_hashes: HashMap<PathBuf, Value> = HashMap::new();
     let mut entries: Vec<PlanEntry> = Vec::with_capacity(trials.len());
     for trial in trials {
         let init_config = match &trial.config.model.init {
@@ -140,8 +141,9 @@ pub fn plan_with_seeds(
             None => None,
         };
         let arch = arch_of(&trial.config, init_config.as_ref());
-        let effective =
-            effective_config(&trial.config, arch, init_config.as_ref(), require_models)?;
+        let effective = effective_config(&trial.config, arch, init_config.as_ref(), &mut |p| {
+            code_hash(&mut code_hashes, p, require_models)
+        })?;
         let text = canonical_json(&effective);
         let trial_id =
             TrialId::parse(&hash_hex(text.as_bytes(), 16)).map_err(RunnerError::Invalid)?;
@@ -231,7 +233,7 @@ pub fn effective_config(
     config: &TrialConfig,
     arch: Arch,
     init: Option<&Map<String, Value>>,
-    require_code: bool,
+    code_hash: &mut dyn FnMut(&Path) -> Result<Value, RunnerError>,
 ) -> Result<Value, RunnerError> {
     let mut v = serde_json::to_value(config)?;
     if let Some(Value::Object(train)) = v.get_mut("train") {
@@ -245,29 +247,44 @@ pub fn effective_config(
     if let Some(Value::Array(code)) = v.get_mut("code") {
         let mut hashed = Vec::with_capacity(code.len());
         for path in &config.code {
-            let sha256 = match std::fs::read(path) {
-                Ok(bytes) => Value::from(hash_hex(&bytes, 64)),
-                Err(e) if !require_code => {
-                    tracing::warn!(
-                        "code {}: {e}; ids will change once it exists",
-                        path.display()
-                    );
-                    Value::Null
-                }
-                Err(e) => {
-                    return Err(RunnerError::Check {
-                        what: "code".into(),
-                        message: format!("cannot read {}: {e}", path.display()),
-                    })
-                }
-            };
             hashed.push(serde_json::json!({
                 "path": path.display().to_string(),
-                "sha256": sha256,
+                "sha256": code_hash(path)?,
             }));
         }
         *code = hashed;
     }
+    Ok(v)
+}
+
+/// The SHA-256 of a `code:` file, read once per plan. With `require` false, a file that
+/// cannot be read hashes as `null` (warned about once): `sweep plan --no-check-files`
+/// before the scripts are there.
+fn code_hash(
+    cache: &mut HashMap<PathBuf, Value>,
+    path: &Path,
+    require: bool,
+) -> Result<Value, RunnerError> {
+    if let Some(v) = cache.get(path) {
+        return Ok(v.clone());
+    }
+    let v = match std::fs::read(path) {
+        Ok(bytes) => Value::from(hash_hex(&bytes, 64)),
+        Err(e) if !require => {
+            tracing::warn!(
+                "code {}: {e}; ids will change once it exists",
+                path.display()
+            );
+            Value::Null
+        }
+        Err(e) => {
+            return Err(RunnerError::Check {
+                what: "code".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })
+        }
+    };
+    cache.insert(path.to_path_buf(), v.clone());
     Ok(v)
 }
 

@@ -257,6 +257,20 @@ fn a_program_trial_runs_beside_a_burn_trial() {
         status.contains("program: peak_memory_mib 123.00"),
         "{status}"
     );
+    let out_dir = dir.join("report");
+    sweep_ok(&[
+        "report",
+        "mixed",
+        "--db",
+        dir.join("sweep.db").to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| variant | peak_memory_mib |") && md.contains("| program | 123.00 |"),
+        "{md}"
+    );
 }
 
 /// A CPU build asked to train on a GPU refuses before anything runs, and says what to build.

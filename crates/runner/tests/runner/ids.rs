@@ -59,3 +59,18 @@ fn ids_of_the_shipped_studies_do_not_change() {
     ];
     assert_eq!(ids("hw4-3-ablation.yaml"), homework);
 }
+
+#[test]
+fn the_shipped_program_studies_plan() {
+    // burn-vs-pytorch: a burn baseline and a program arm; hf-run-qa-drcd: program trials only
+    // (its scripts are not in the repository: planned as `--no-check-files` plans them).
+    let burn_vs_pytorch = ids("burn-vs-pytorch.yaml");
+    assert_eq!(burn_vs_pytorch.len(), 6);
+    let homework = ids("hf-run-qa-drcd.yaml");
+    assert_eq!(homework.len(), 6);
+    let distinct: std::collections::BTreeSet<&str> = homework
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(distinct.len(), 6, "every program trial has its own id");
+}
