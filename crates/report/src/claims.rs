@@ -69,7 +69,7 @@ pub struct ClaimResult {
 }
 
 impl ClaimResult {
-    pub fn metric(&self) -> &'static str {
+    pub fn metric(&self) -> &str {
         self.claim.metric.label()
     }
 
@@ -113,6 +113,7 @@ pub fn runs(data: &StudyData) -> Vec<Run> {
                     train_loss: r.train_loss,
                     train_seconds: r.train_seconds,
                     examples_per_second: r.examples_per_second,
+                    reported: r.final_metrics.clone(),
                 },
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),

@@ -57,8 +57,8 @@ pub fn summary(data: &StudyData) -> Vec<SummaryRow> {
                 is_baseline: v.is_baseline(),
                 is_best: false,
                 seeds: v.rows.len(),
-                em: summarize(&v.values(ClaimMetric::Em)),
-                f1: summarize(&v.values(ClaimMetric::F1)),
+                em: summarize(&v.values(&ClaimMetric::Em)),
+                f1: summarize(&v.values(&ClaimMetric::F1)),
                 train_seconds: mean(|r| r.train_seconds),
                 examples_per_second: mean(|r| r.examples_per_second),
                 statuses: counts

@@ -33,7 +33,7 @@ impl Variant {
             .filter(|r| r.status == TrialStatus::Succeeded)
     }
 
-    pub fn values(&self, metric: spec::ClaimMetric) -> Vec<f64> {
+    pub fn values(&self, metric: &spec::ClaimMetric) -> Vec<f64> {
         self.succeeded()
             .filter_map(|r| match metric {
                 spec::ClaimMetric::Em => r.em,
@@ -41,6 +41,11 @@ impl Variant {
                 spec::ClaimMetric::TrainLoss => r.train_loss,
                 spec::ClaimMetric::TrainSeconds => r.train_seconds,
                 spec::ClaimMetric::ExamplesPerSecond => r.examples_per_second,
+                spec::ClaimMetric::Reported(name) => r
+                    .final_metrics
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| *v),
             })
             .collect()
     }

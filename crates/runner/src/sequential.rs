@@ -29,6 +29,7 @@ pub fn runs(store: &Store, study: &str) -> Result<Vec<Run>, RunnerError> {
                     train_loss: r.train_loss,
                     train_seconds: r.train_seconds,
                     examples_per_second: r.examples_per_second,
+                    reported: r.final_metrics.clone(),
                 },
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),

@@ -161,3 +161,28 @@ proptest::proptest! {
         let _ = Study::from_yaml_str(&s, "fuzz.yaml");
     }
 }
+
+#[test]
+fn claim_metrics_parse_and_print_as_written() {
+    use spec::ClaimMetric;
+    for text in [
+        "em",
+        "f1",
+        "train_loss",
+        "train_seconds",
+        "examples_per_second",
+        "metrics.peak_memory_mib",
+    ] {
+        let m = ClaimMetric::parse(text).unwrap();
+        assert_eq!(String::from(m.clone()), text);
+        let yaml: ClaimMetric = serde_yaml::from_str(text).unwrap();
+        assert_eq!(yaml, m);
+    }
+    assert_eq!(
+        ClaimMetric::parse("metrics.eval_loss").unwrap().label(),
+        "eval_loss"
+    );
+    for bad in ["F1", "loss", "metrics.", "metrics.a b", ""] {
+        assert!(ClaimMetric::parse(bad).is_err(), "{bad:?}");
+    }
+}

@@ -22,23 +22,30 @@ use crate::sequential::Design;
 pub const DEFAULT_MARGIN: f64 = 1.0;
 
 /// What a run ended with, by claim metric.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scores {
     pub em: Option<f64>,
     pub f1: Option<f64>,
     pub train_loss: Option<f64>,
     pub train_seconds: Option<f64>,
     pub examples_per_second: Option<f64>,
+    /// `result.json`'s `metrics`, by name.
+    pub reported: Vec<(String, f64)>,
 }
 
 impl Scores {
-    pub fn get(&self, metric: ClaimMetric) -> Option<f64> {
+    pub fn get(&self, metric: &ClaimMetric) -> Option<f64> {
         match metric {
             ClaimMetric::Em => self.em,
             ClaimMetric::F1 => self.f1,
             ClaimMetric::TrainLoss => self.train_loss,
             ClaimMetric::TrainSeconds => self.train_seconds,
             ClaimMetric::ExamplesPerSecond => self.examples_per_second,
+            ClaimMetric::Reported(name) => self
+                .reported
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| *v),
         }
     }
 }
@@ -149,12 +156,12 @@ fn grid_point(variant: &str) -> &str {
     variant.rsplit_once('/').map_or("", |(p, _)| p)
 }
 
-fn score(run: &Run, metric: ClaimMetric) -> Option<f64> {
+fn score(run: &Run, metric: &ClaimMetric) -> Option<f64> {
     run.scores.get(metric)
 }
 
 /// A run's contribution to a pair: its score, why it has none, or `None` while unfinished.
-fn value(run: &Run, metric: ClaimMetric, diverged: DivergedRuns) -> Option<Result<f64, String>> {
+fn value(run: &Run, metric: &ClaimMetric, diverged: DivergedRuns) -> Option<Result<f64, String>> {
     match run.status {
         TrialStatus::Succeeded => {
             Some(score(run, metric).ok_or_else(|| "no score recorded".into()))
@@ -246,8 +253,8 @@ pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
                         break;
                     };
                     let (Some(x), Some(y)) = (
-                        value(v, claim.metric, study.diverged_runs),
-                        value(b, claim.metric, study.diverged_runs),
+                        value(v, &claim.metric, study.diverged_runs),
+                        value(b, &claim.metric, study.diverged_runs),
                     ) else {
                         break;
                     };

@@ -36,7 +36,7 @@ pub(crate) fn cells(data: &StudyData) -> Vec<Cell> {
                 .iter()
                 .map(|(k, _)| v.params.get(k).cloned().unwrap_or(Value::Null))
                 .collect(),
-            f1: v.values(ClaimMetric::F1),
+            f1: v.values(&ClaimMetric::F1),
         })
         .collect()
 }

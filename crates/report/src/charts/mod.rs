@@ -97,7 +97,7 @@ pub fn render_all(
     for (metric, name) in [(ClaimMetric::F1, "f1"), (ClaimMetric::Em, "em")] {
         let stem = format!("effect-{name}");
         let size = (900, 120 + 34 * rows);
-        both!(out, stem, size, draw_effect(data, metric));
+        both!(out, stem, size, draw_effect(data, &metric));
         charts.push(Chart {
             stem,
             title: format!(
@@ -246,7 +246,7 @@ pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::Coor
 fn draw_effect<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &StudyData,
-    metric: ClaimMetric,
+    metric: &ClaimMetric,
 ) -> Result<(), ReportError> {
     let names: Vec<String> = data.variants.iter().map(|v| v.name.clone()).collect();
     let values: Vec<Vec<f64>> = data.variants.iter().map(|v| v.values(metric)).collect();
@@ -435,7 +435,7 @@ fn draw_references<DB: DrawingBackend>(
         .map(|(m, s)| (format!("{} (published)", m.name), s.f1, PUBLISHED))
         .collect();
     for v in data.variants.iter().filter(|v| v.duplicate_of.is_none()) {
-        if let Some(s) = summarize(&v.values(ClaimMetric::F1)) {
+        if let Some(s) = summarize(&v.values(&ClaimMetric::F1)) {
             bars.push((format!("{} (this study)", v.name), s.mean, VARIANT));
         }
     }
@@ -484,7 +484,7 @@ fn draw_params<DB: DrawingBackend>(
         .iter()
         .filter(|v| v.duplicate_of.is_none())
         .filter_map(|v| {
-            let f1 = summarize(&v.values(ClaimMetric::F1))?.mean;
+            let f1 = summarize(&v.values(&ClaimMetric::F1))?.mean;
             let params = v.succeeded().find_map(|r| {
                 data.curves
                     .get(&r.trial_id)?

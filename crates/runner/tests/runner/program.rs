@@ -289,3 +289,35 @@ fn an_out_of_memory_retry_waits_before_it_starts_again() {
     assert_eq!(times.len(), 4, "{log}");
     assert!(times[2] - times[1] >= 1_500_000, "{log}");
 }
+
+#[test]
+fn a_claim_can_name_a_reported_metric() {
+    let dir = workspace("program-claim");
+    let s = program_study(
+        &dir,
+        "pc",
+        "ablations: [{name: big, set: {params.memory: 200}}]\nseeds: [1, 2, 3]\nclaims:\n  - {variant: big, metric: metrics.peak_memory_mib, expect: higher}\n  - {variant: big, metric: metrics.not_reported, expect: lower}\n",
+    );
+    let text = std::fs::read_to_string(&s)
+        .unwrap()
+        .replace("steps: 4,", "steps: 2, memory: 100,");
+    std::fs::write(&s, text).unwrap();
+    let out = run(&dir, &s, "{}", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let store = store::Store::open_read_only(&dir.join("sweep.db")).unwrap();
+    let study = spec::Study::from_yaml_file(&s).unwrap();
+    let analysis = runner::sequential::analysis(&store, &study).unwrap();
+    // Differences of 100 MiB give or take a few: decided after 3 seeds.
+    assert_eq!(
+        analysis.claims[0].label(),
+        "reproduced",
+        "{:?}",
+        analysis.claims[0]
+    );
+    // A metric no trial reported has no pairs: never decided.
+    assert_eq!(analysis.claims[1].label(), "inconclusive");
+    assert!(analysis.claims[1]
+        .pairs
+        .iter()
+        .all(|(_, p)| p.as_ref().is_err_and(|e| e.contains("no score recorded"))));
+}
