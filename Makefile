@@ -116,7 +116,7 @@ bench-runner:
 ## real pretrained BERT from PyPI (all-MiniLM-L6-v2), both scored by `sweep score`. Seeds are
 ## kept in docs/parity-runs.json (more with --seeds/--pretrained-seeds); writes the parity
 ## section of docs/benchmarks.md and docs/parity-loss.png. Needs the tools venv (torch,
-## transformers); about 45 minutes on 2 cores.
+## transformers); about 45 minutes on 2 cores, after `make burn-vs-pytorch` (about 21).
 parity: venv build burn-vs-pytorch
 	$(PYTHON_VENV) tools/parity.py --sweep target/release/sweep --seeds 1 2 3 --pretrained-seeds 1 2 3
 

@@ -67,18 +67,7 @@ pub fn summary(data: &StudyData) -> Vec<SummaryRow> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 shared_with: v.duplicate_of.clone(),
-                other_metrics: {
-                    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                    for r in v.succeeded() {
-                        for (k, x) in &r.final_metrics {
-                            values.entry(k.clone()).or_default().push(*x);
-                        }
-                    }
-                    values
-                        .into_iter()
-                        .filter_map(|(k, xs)| summarize(&xs).map(|s| (k, s)))
-                        .collect()
-                },
+                other_metrics: crate::stats::final_metric_summaries(v.succeeded()),
             }
         })
         .collect();

@@ -54,18 +54,7 @@ pub fn summarize(rows: &[StudyTrialRow]) -> Vec<VariantStatus> {
                 em: stat(&em),
                 f1: stat(&f1),
                 duplicate_note: rs.iter().find_map(|r| r.duplicate_reason.clone()),
-                metrics: {
-                    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                    for r in &ok {
-                        for (k, v) in &r.final_metrics {
-                            values.entry(k.clone()).or_default().push(*v);
-                        }
-                    }
-                    values
-                        .into_iter()
-                        .filter_map(|(k, v)| stat(&v).map(|s| (k, s)))
-                        .collect()
-                },
+                metrics: crate::stats::final_metric_summaries(ok.iter().map(|r| **r)),
                 notes: ok
                     .iter()
                     .filter_map(|r| r.error.as_ref().map(|e| format!("seed {}: {e}", r.seed)))
