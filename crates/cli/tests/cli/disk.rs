@@ -4,8 +4,8 @@
 //! them. A report written to a full disk fails and leaves the previous report whole. A
 //! trial past `ulimit -f` gets an error naming the file instead of dying of SIGXFSZ.
 //!
-//! The tmpfs tests need root (CI runs as root); elsewhere they are skipped unless
-//! `QA_SWEEP_REQUIRE_TMPFS=1`.
+//! The tmpfs tests need root: they are `#[ignore]`d, `make test-all` runs them (CI does, as
+//! root), and they fail when the mount fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,22 +17,17 @@ use super::sweep_ok;
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &Path, megabytes: u32) -> Option<Tmpfs> {
+    /// Fails the test when it cannot mount (it needs root; the tests that use it are
+    /// `#[ignore]`d and `make test-all` runs them).
+    fn mount(dir: &Path, megabytes: u32) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(
-                std::env::var_os("QA_SWEEP_REQUIRE_TMPFS").is_none(),
-                "QA_SWEEP_REQUIRE_TMPFS is set but a tmpfs cannot be mounted (needs root)"
-            );
-            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(Tmpfs(dir.to_path_buf()))
+        assert!(ok, "cannot mount a tmpfs at {} (needs root)", dir.display());
+        Tmpfs(dir.to_path_buf())
     }
 
     fn resize(&self, megabytes: u32) {
@@ -60,14 +55,13 @@ fn trial_dir(work: &Path) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs; make test-all runs it (CI does, as root)"]
 fn full_disk_fails_cleanly_and_the_next_run_resumes() {
     let dir = workspace("disk-full");
     let work = dir.join("work");
     // One tiny-BERT trial: a resume state is ~6 MB and a checkpoint ~2 MB, so 11 MB holds
     // the first save (step 4) but not the second (a new state is staged beside the old).
-    let Some(fs) = Tmpfs::mount(&work, 11) else {
-        return;
-    };
+    let fs = Tmpfs::mount(&work, 11);
     let d = dir.display();
     let study = dir.join("disk.yaml");
     std::fs::write(
@@ -129,12 +123,11 @@ fn full_disk_fails_cleanly_and_the_next_run_resumes() {
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs; make test-all runs it (CI does, as root)"]
 fn report_on_a_full_disk_keeps_the_previous_report() {
     let dir = workspace("disk-report");
     let reports = dir.join("reports");
-    let Some(_fs) = Tmpfs::mount(&reports, 4) else {
-        return;
-    };
+    let _fs = Tmpfs::mount(&reports, 4);
     let study = super::runner::study(&dir, "rep", 4, "seeds: [1]\n");
     let out = Command::new(env!("CARGO_BIN_EXE_sweep"))
         .args(["run", study.to_str().unwrap(), "--devices", "cpu", "--db"])

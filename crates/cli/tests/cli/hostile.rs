@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::runner::{export, fake_trial, stderr, workspace};
-use super::slurm::slurm_available;
+use super::slurm::require_slurm;
 
 /// Shell payloads that each create `canary` if any shell ever interprets them.
 fn payloads(canary: &Path) -> Vec<String> {
@@ -229,10 +229,9 @@ fn hostile_paths_run_verbatim_locally() {
 /// On a real cluster: an accepted option with a payload reaches sbatch as one argument and
 /// Slurm stores it verbatim.
 #[test]
+#[ignore = "needs a Slurm cluster (sudo tools/slurm-local.sh); make test-all runs it"]
 fn hostile_slurm_option_reaches_sbatch_verbatim() {
-    if !slurm_available() {
-        return;
-    }
+    require_slurm();
     let dir = workspace("hostile-slurm");
     let canary = dir.join("CANARY");
     let comment = format!(

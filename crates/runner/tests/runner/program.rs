@@ -239,10 +239,9 @@ fn code_files_and_commands_enter_the_trial_id() {
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster (sudo tools/slurm-local.sh); make test-all runs it"]
 fn a_program_trial_runs_as_a_slurm_array_task() {
-    if !crate::slurm::slurm_available() {
-        return;
-    }
+    crate::slurm::require_slurm();
     let dir = workspace("program-slurm");
     let s = program_study(&dir, "ps", "seeds: [1, 2]\n");
     let out = crate::slurm::slurm_run(&dir, &s, 10, &[]);
