@@ -253,19 +253,6 @@ struct ProgramResult {
     other: Map<String, Value>,
 }
 
-/// Keys of the protocol's `result.json` that the supervisor writes itself.
-const KNOWN_RESULT_KEYS: [&str; 9] = [
-    "status",
-    "EM",
-    "F1",
-    "steps",
-    "train_loss",
-    "train_seconds",
-    "examples_per_second",
-    "metrics",
-    "results_format",
-];
-
 fn succeeded() -> Outcome {
     Outcome::Succeeded
 }
@@ -293,12 +280,8 @@ fn finish(dir: &Path, config: &TrialConfig, format: ResultsFormat) -> Result<i32
     }
     // Other top-level keys are kept as they are (a program's own notes: its seed, its
     // feature counts); only the `metrics` object holds metrics.
-    let mut details: BTreeMap<String, Value> = reported
-        .other
-        .iter()
-        .filter(|(k, _)| !KNOWN_RESULT_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // (serde's flatten holds only the keys no field took; results_format is ours.)
+    let mut details: BTreeMap<String, Value> = reported.other.clone().into_iter().collect();
     details.insert("results_format".into(), format.as_str().into());
     let metrics: Map<String, Value> = program::numeric_metrics(&reported.metrics)
         .into_iter()
