@@ -8,7 +8,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test test-all test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner venv gpu-prepare parity amp-check clean
+.PHONY: all build test test-all test-wgpu test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -21,9 +21,22 @@ test:
 
 ## `make test` plus the tests it reports as ignored because they need a service: a Slurm
 ## cluster (`sudo tools/slurm-local.sh`), Debian's chromium, root (tmpfs mounts). Each of
-## those fails when its service is missing. CI runs this.
+## those fails when its service is missing. CI runs this with TEST_FEATURES="$(WGPU_FEATURES)",
+## so one build also runs test-wgpu's tests.
+TEST_FEATURES ?=
 test-all:
-	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" $(CARGO) test --workspace --locked -- --include-ignored
+	QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" XDG_RUNTIME_DIR="$${XDG_RUNTIME_DIR:-/tmp}" \
+		$(CARGO) test --workspace --locked $(TEST_FEATURES) -- --include-ignored
+
+## burn's GPU code path without a GPU: the wgpu backend (the fusion, CubeCL kernels and
+## autodiff a CUDA trial runs; WGSL instead of CUDA's codegen) against HF's logits and flex's
+## gradients and training, step by step; a killed wgpu trial resuming; burn issues #5122,
+## #5257, #5352, #4949 on our shapes; `sweep predict --device wgpu:0` against the CPU's
+## answers. Needs a Vulkan adapter: any GPU's driver, or lavapipe on the CPU
+## (`apt install mesa-vulkan-drivers`), as in CI. docs/gpu.md says what it proves.
+WGPU_FEATURES := --features qa-model/wgpu,cli/wgpu
+test-wgpu:
+	XDG_RUNTIME_DIR="$${XDG_RUNTIME_DIR:-/tmp}" $(CARGO) test --locked -p qa-model -p cli $(WGPU_FEATURES) -- wgpu
 
 ## The runner's own tests (every outcome, retries, kill -9, two runners, Ctrl-C, sequential
 ## seeds, database failures, Slurm when a cluster answers) with the fake trial, without
@@ -49,9 +62,12 @@ fuzz:
 	set -o pipefail; QA_SWEEP_FUZZ_CASES=$(FUZZ_CASES) QA_SWEEP_SHARED_DATA="$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		$(CARGO) test --locked -p qa-data -p qa-model --test integration fuzz:: -- --nocapture 2>&1 | grep -E '^(fuzz |test result)'
 
+## LINT_FEATURES: CI lints with the CUDA and wgpu code compiled in (one check build instead of
+## a lint and a separate CUDA check).
+LINT_FEATURES ?=
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked $(LINT_FEATURES) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -145,6 +145,8 @@ if wanted smoke; then
 fi
 
 if wanted parity; then
+  # The fixtures and fused/unfused pairs that CI checks on lavapipe (make test-wgpu, 1e-4);
+  # 1e-2 here because Hopper's matmuls may run in TF32.
   log "3. parity with HF's logits: fused and unfused CUDA, f32 (TF32 allowed) and bf16 mixed precision"
   for m in bert-aligned bert-tiny albert-tiny bert-tiny-legacy; do
     for fusion in 1 0; do

@@ -56,6 +56,8 @@ enum Command {
     CheckLogits(commands::check_logits::CheckLogitsArgs),
     /// Measure training-step throughput of a preset model on a device.
     BenchTrain(commands::bench_train::BenchTrainArgs),
+    /// List the devices this build can run on (cpu, cuda:N, wgpu:N).
+    Devices(commands::device::DevicesArgs),
 }
 
 fn main() {
@@ -78,6 +80,7 @@ fn main() {
         Command::Run(args) => exit_with(commands::run::run(&args)),
         Command::Status(args) => commands::status::run(&args),
         Command::Cancel(args) => commands::cancel::run(&args),
+        Command::Devices(args) => commands::device::list(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Report(args) => commands::report::run(&args),
         Command::Trial(args) => exit_with(commands::trial::run(&args)),
@@ -108,7 +111,12 @@ fn exit_with(code: anyhow::Result<i32>) -> anyhow::Result<()> {
 fn init_logging() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWEEP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // burn's GPU runtimes log every autotune at info (hundreds of lines per trial).
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,cubecl_runtime=warn,cubecl_wgpu=warn,wgpu_core=warn,wgpu_hal=warn",
+            )
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,5 +1,6 @@
 //! Where a trial runs: the one device grammar every crate uses (`train.device`, `--device`,
-//! `--devices`, the runner's slots). `cpu`, `cuda` (= `cuda:0`) or `cuda:N`.
+//! `--devices`, the runner's slots). `cpu`, `cuda` (= `cuda:0`), `cuda:N`, `wgpu` (= `wgpu:0`)
+//! or `wgpu:N`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,30 +15,40 @@ pub enum Device {
     Cpu,
     /// A CUDA device by ordinal, as the process sees them (after `CUDA_VISIBLE_DEVICES`).
     Cuda(u32),
+    /// A GPU through wgpu (Vulkan, Metal or DX12; burn's JIT backend with WGSL kernels): the
+    /// N-th adapter in the order `sweep devices` lists them (the same order wgpu enumerates
+    /// them; lavapipe's CPU adapter counts as one).
+    Wgpu(u32),
 }
 
 /// The grammar, for error messages.
-pub const DEVICE_GRAMMAR: &str = "cpu, cuda or cuda:N (N a device number, e.g. cuda:0)";
+pub const DEVICE_GRAMMAR: &str =
+    "cpu, cuda, cuda:N, wgpu or wgpu:N (N a device number, e.g. cuda:0 or wgpu:1)";
 
 impl Device {
     pub fn is_cuda(self) -> bool {
         matches!(self, Device::Cuda(_))
     }
 
+    pub fn is_wgpu(self) -> bool {
+        matches!(self, Device::Wgpu(_))
+    }
+
     /// How a trial process started on this device addresses it: the runner limits a child
-    /// to its GPU with `CUDA_VISIBLE_DEVICES`, so inside, that GPU is `cuda:0`.
+    /// to its GPU with `CUDA_VISIBLE_DEVICES`, so inside, that GPU is `cuda:0`. wgpu has
+    /// no such variable that every driver honours, so a wgpu child keeps its number.
     pub fn inside_child(self) -> Device {
         match self {
-            Device::Cpu => Device::Cpu,
+            Device::Cpu | Device::Wgpu(_) => self,
             Device::Cuda(_) => Device::Cuda(0),
         }
     }
 
-    /// The `CUDA_VISIBLE_DEVICES` value for a child on this device (empty for the CPU, so
-    /// a CPU trial sees no GPU).
+    /// The `CUDA_VISIBLE_DEVICES` value for a child on this device (empty for the CPU and
+    /// wgpu, so such a trial sees no CUDA GPU).
     pub fn cuda_visible_devices(self) -> String {
         match self {
-            Device::Cpu => String::new(),
+            Device::Cpu | Device::Wgpu(_) => String::new(),
             Device::Cuda(n) => n.to_string(),
         }
     }
@@ -68,12 +79,20 @@ impl FromStr for Device {
         match s {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda(0)),
+            "wgpu" => Ok(Device::Wgpu(0)),
             _ => {
-                let n = s.strip_prefix("cuda:").ok_or_else(bad)?;
+                let (kind, n): (fn(u32) -> Device, &str) = if let Some(n) = s.strip_prefix("cuda:")
+                {
+                    (Device::Cuda, n)
+                } else if let Some(n) = s.strip_prefix("wgpu:") {
+                    (Device::Wgpu, n)
+                } else {
+                    return Err(bad());
+                };
                 if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
                     return Err(bad());
                 }
-                n.parse().map(Device::Cuda).map_err(|_| bad())
+                n.parse().map(kind).map_err(|_| bad())
             }
         }
     }
@@ -84,6 +103,7 @@ impl fmt::Display for Device {
         match self {
             Device::Cpu => f.write_str("cpu"),
             Device::Cuda(n) => write!(f, "cuda:{n}"),
+            Device::Wgpu(n) => write!(f, "wgpu:{n}"),
         }
     }
 }
@@ -111,12 +131,22 @@ mod tests {
         assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
         assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
         for bad in [
-            "gpu0", "cuda:", "cuda:x", "cuda:+1", "cuda:-1", "CPU", "cudax", "",
+            "gpu0", "cuda:", "cuda:x", "cuda:+1", "cuda:-1", "CPU", "cudax", "", "wgpu:", "wgpu:a",
+            "vulkan",
         ] {
             let e = bad.parse::<Device>().unwrap_err();
             assert!(e.contains("expected cpu, cuda"), "{bad}: {e}");
         }
-        for d in [Device::Cpu, Device::Cuda(0), Device::Cuda(7)] {
+        assert_eq!("wgpu".parse::<Device>(), Ok(Device::Wgpu(0)));
+        assert_eq!("wgpu:2".parse::<Device>(), Ok(Device::Wgpu(2)));
+        assert_eq!(Device::Wgpu(2).inside_child(), Device::Wgpu(2));
+        assert_eq!(Device::Wgpu(2).cuda_visible_devices(), "");
+        for d in [
+            Device::Cpu,
+            Device::Cuda(0),
+            Device::Cuda(7),
+            Device::Wgpu(1),
+        ] {
             assert_eq!(d.to_string().parse::<Device>(), Ok(d));
         }
         assert_eq!(Device::Cuda(3).inside_child(), Device::Cuda(0));

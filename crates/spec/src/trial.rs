@@ -137,14 +137,20 @@ impl Precision {
     }
 
     /// Whether this precision can run on `device`: pure half needs CUDA; mixed precision
-    /// runs anywhere (on CPU, burn-flex stores and multiplies f16/bf16). The one place
-    /// this rule lives.
+    /// runs anywhere (on CPU, burn-flex stores and multiplies f16/bf16) except bf16 on wgpu
+    /// (WGSL has no bfloat16 type). The one place this rule lives.
     pub fn check_device(self, device: Device) -> Result<(), String> {
         if self.pure_half().is_some() && !device.is_cuda() {
             return Err(format!(
                 "precision {} runs the whole model in half precision and needs a CUDA device; \
                  use f16 or bf16 (mixed precision, HF's --fp16/--bf16), which also runs on CPU",
                 self.as_str()
+            ));
+        }
+        if device.is_wgpu() && self.autocast() == Some(Half::Bf16) {
+            return Err(format!(
+                "precision bf16 cannot run on {device}: wgpu's shader language (WGSL) has no \
+                 bfloat16 type; use f32, or f16 where the adapter supports shader-f16"
             ));
         }
         Ok(())

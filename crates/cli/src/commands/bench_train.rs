@@ -54,13 +54,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let r = with_backend!(dev, args.precision, |B, d| train_step_throughput::<
         burn::backend::Autodiff<B>,
     >(b, &d))?;
-    let backend = if dev == spec::Device::Cpu {
-        qa_model::backend::CPU_BACKEND_NAME.to_string()
-    } else if qa_model::backend::cuda_fusion() {
-        "cuda".to_string()
-    } else {
-        "cuda-unfused".to_string()
-    };
+    let backend = qa_model::backend::backend_name(dev);
     let mut v = serde_json::to_value(&r)?;
     if let serde_json::Value::Object(m) = &mut v {
         m.insert("backend".into(), backend.into());

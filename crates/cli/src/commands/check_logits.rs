@@ -83,7 +83,7 @@ pub fn run(args: &CheckLogitsArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({"model": args.model, "device": dev.to_string(),
-            "precision": args.precision.as_str(), "fusion": qa_model::backend::cuda_fusion(),
+            "precision": args.precision.as_str(), "backend": qa_model::backend::backend_name(dev),
             "max_abs_diff": max, "tolerance": args.tolerance, "ok": ok})
     );
     if !ok {

@@ -5,7 +5,8 @@ use spec::{Device, Precision};
 /// Picks the backend for `device` and `precision`, and runs the body with `$B` (the
 /// backend type) and `$dev` (its device). f32 and mixed precision (f16/bf16) run on an f32
 /// backend (the model casts to half inside; see `qa_model::amp`); pure half runs on a
-/// bf16 CUDA backend. CUDA uses kernel fusion unless `SWEEP_CUDA_FUSION=0`. Every CUDA
+/// bf16 CUDA backend. CUDA uses kernel fusion unless `SWEEP_CUDA_FUSION=0`, wgpu unless
+/// `SWEEP_WGPU_FUSION=0`. Every CUDA
 /// backend is the whole model and trainer again, and the binary must stay small enough to
 /// carry to a GPU (<= 40 MiB): three of them.
 #[macro_export]
@@ -59,6 +60,19 @@ macro_rules! with_f32_backend {
             }
             #[cfg(not(feature = "cuda"))]
             spec::Device::Cuda(_) => anyhow::bail!("{}", $crate::commands::device::NO_CUDA),
+            #[cfg(feature = "wgpu")]
+            spec::Device::Wgpu(n) => {
+                let $dev = $crate::commands::device::wgpu_device(n)?;
+                if qa_model::backend::wgpu_fusion() {
+                    type $B = qa_model::backend::WgpuBackend<f32>;
+                    $body
+                } else {
+                    type $B = qa_model::backend::WgpuUnfused<f32>;
+                    $body
+                }
+            }
+            #[cfg(not(feature = "wgpu"))]
+            spec::Device::Wgpu(_) => anyhow::bail!("{}", $crate::commands::device::NO_WGPU),
         }
     }};
 }
@@ -66,13 +80,42 @@ macro_rules! with_f32_backend {
 pub const NO_CUDA: &str =
     "this binary was built without CUDA; rebuild with `cargo build --release --features cuda`";
 
-/// Whether this build can run `precision` on `device`: CUDA compiled in, and the
-/// precision/device rule (`spec::Precision::check_device`).
+pub const NO_WGPU: &str =
+    "this binary was built without wgpu; rebuild with `cargo build --release --features wgpu`";
+
+/// Whether this build can run `precision` on `device`: CUDA or wgpu compiled in, the
+/// precision/device rule (`spec::Precision::check_device`), and for f16 on wgpu, an adapter
+/// whose shaders compute in f16.
 pub fn check(device: Device, precision: Precision) -> anyhow::Result<()> {
     if device.is_cuda() && !cfg!(feature = "cuda") {
         anyhow::bail!("device {device}: {NO_CUDA}");
     }
-    precision.check_device(device).map_err(anyhow::Error::msg)
+    if device.is_wgpu() && !cfg!(feature = "wgpu") {
+        anyhow::bail!("device {device}: {NO_WGPU}");
+    }
+    precision.check_device(device).map_err(anyhow::Error::msg)?;
+    #[cfg(feature = "wgpu")]
+    if let (Device::Wgpu(n), Some(spec::Half::F16)) = (device, precision.autocast()) {
+        let adapter = qa_model::backend::wgpu_adapters::adapter(n).map_err(anyhow::Error::msg)?;
+        if !adapter.shader_f16 {
+            anyhow::bail!(
+                "precision f16 needs shader-f16, which {device} ({}) does not have; use f32",
+                adapter.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// burn's handle for `wgpu:n`, or an error listing the adapters there are.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device(n: u32) -> anyhow::Result<burn::backend::wgpu::WgpuDevice> {
+    let adapter = qa_model::backend::wgpu_adapters::adapter(n)
+        .map_err(|e| anyhow::anyhow!("device wgpu:{n}: {e}"))?;
+    // `adapter` refuses adapters burn cannot address, so this is always there.
+    adapter
+        .device
+        .ok_or_else(|| anyhow::anyhow!("device wgpu:{n}: burn cannot open {}", adapter.name))
 }
 
 /// The device and precision a trial config runs with: `--device` if given, else its
@@ -98,4 +141,53 @@ pub fn parse(s: &str) -> anyhow::Result<Device> {
     let device: Device = s.parse().map_err(anyhow::Error::msg)?;
     check(device, Precision::F32)?;
     Ok(device)
+}
+
+/// `sweep devices`: what `--device`/`--devices` can name on this machine with this build.
+#[derive(Debug, clap::Args)]
+pub struct DevicesArgs {}
+
+pub fn list(_args: &DevicesArgs) -> anyhow::Result<()> {
+    println!("cpu      {}", qa_model::backend::CPU_BACKEND_NAME);
+    let cuda = runner::default_devices();
+    let cuda: Vec<Device> = cuda.into_iter().filter(|d| d.is_cuda()).collect();
+    if cuda.is_empty() {
+        println!("cuda     none (nvidia-smi lists no GPU)");
+    } else {
+        let note = if cfg!(feature = "cuda") {
+            ""
+        } else {
+            "  (this build has no CUDA: `cargo build --release --features cuda`)"
+        };
+        for d in cuda {
+            println!("{d}   nvidia-smi{note}");
+        }
+    }
+    list_wgpu();
+    Ok(())
+}
+
+#[cfg(feature = "wgpu")]
+fn list_wgpu() {
+    let adapters = qa_model::backend::wgpu_adapters::list();
+    if adapters.is_empty() {
+        println!("wgpu     none (no Vulkan/Metal/DX12 adapter; on Debian: mesa-vulkan-drivers)");
+    }
+    for (n, a) in adapters.iter().enumerate() {
+        let f16 = if a.shader_f16 { "f16" } else { "no f16" };
+        let usable = if a.device.is_some() {
+            ""
+        } else {
+            "  (burn cannot open it)"
+        };
+        println!(
+            "wgpu:{n}   {} [{}; {}; {f16}]{usable}",
+            a.name, a.kind, a.driver
+        );
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn list_wgpu() {
+    println!("wgpu     not in this build (`cargo build --release --features wgpu`)");
 }

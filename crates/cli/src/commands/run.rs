@@ -187,6 +187,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         );
     }
+    if burn_trials && !cfg!(feature = "wgpu") && opts.devices.iter().any(|d| d.is_wgpu()) {
+        anyhow::bail!("--devices: {}", super::device::NO_WGPU);
+    }
     if args.per_device == 0 {
         anyhow::bail!("--per-device must be at least 1");
     }

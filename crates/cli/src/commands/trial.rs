@@ -81,13 +81,7 @@ pub(crate) fn contain_file_size_limit() -> anyhow::Result<()> {
 
 /// `env.json`: what ran this trial. The runner adds the host and dataset hashes.
 fn write_environment(dir: &std::path::Path, device: spec::Device) -> anyhow::Result<()> {
-    let backend = if cfg!(feature = "cuda") && device.is_cuda() {
-        "cuda"
-    } else if cfg!(feature = "ndarray") {
-        "ndarray"
-    } else {
-        "flex"
-    };
+    let backend = qa_model::backend::backend_name(device);
     let v = json!({
         "binary_version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("SWEEP_GIT_COMMIT"),
@@ -116,6 +110,12 @@ fn device_name(device: spec::Device) -> Option<String> {
             .ok()?;
         let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
         return (!name.is_empty()).then_some(name);
+    }
+    #[cfg(feature = "wgpu")]
+    if let spec::Device::Wgpu(n) = device {
+        return qa_model::backend::wgpu_adapters::adapter(n)
+            .ok()
+            .map(|a| format!("{} ({})", a.name, a.driver));
     }
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     cpuinfo

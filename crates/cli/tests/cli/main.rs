@@ -11,6 +11,8 @@ mod gpu_kit;
 mod hostile;
 mod runner;
 mod slurm;
+#[cfg(feature = "wgpu")]
+mod wgpu;
 
 fn sweep(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sweep"))
@@ -281,6 +283,28 @@ fn pure_half_precision_on_cpu_is_a_clear_error() {
     );
     assert!(
         err.contains("pure-bf16-trial.yaml") && err.contains("needs a CUDA device"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn wgpu_device_without_wgpu_build_is_a_clear_error() {
+    let out = sweep(&[
+        "predict",
+        "--model",
+        "x",
+        "--dataset",
+        &shared("drcd/DRCD_dev.json"),
+        "--output",
+        "o.json",
+        "--device",
+        "wgpu:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("built without wgpu") && err.contains("--features wgpu"),
         "{err}"
     );
 }

@@ -8,3 +8,5 @@ mod fuzz;
 mod parity;
 mod run_qa_decoding;
 mod training;
+#[cfg(feature = "wgpu")]
+mod wgpu;

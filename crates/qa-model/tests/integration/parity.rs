@@ -3,44 +3,46 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::Backend;
 use qa_model::backend::CpuBackend;
 use qa_model::checkpoint::{load_model_dir, save_model_dir};
 use qa_model::model::{int_tensor, QaBatch, QaModel};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Expected {
-    input_ids: Vec<Vec<i64>>,
-    token_type_ids: Vec<Vec<i64>>,
-    attention_mask: Vec<Vec<i64>>,
-    start_logits: Vec<Vec<f32>>,
-    end_logits: Vec<Vec<f32>>,
+pub(crate) struct Expected {
+    pub(crate) input_ids: Vec<Vec<i64>>,
+    pub(crate) token_type_ids: Vec<Vec<i64>>,
+    pub(crate) attention_mask: Vec<Vec<i64>>,
+    pub(crate) start_logits: Vec<Vec<f32>>,
+    pub(crate) end_logits: Vec<Vec<f32>>,
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
 }
 
-fn expected(dir: &Path) -> Expected {
+pub(crate) fn expected(dir: &Path) -> Expected {
     serde_json::from_slice(&std::fs::read(dir.join("expected_logits.json")).unwrap()).unwrap()
 }
 
-fn batch(e: &Expected) -> QaBatch<CpuBackend> {
-    let device = Default::default();
+/// The fixture's inputs as a batch on `device`.
+pub(crate) fn batch<B: Backend>(e: &Expected, device: &B::Device) -> QaBatch<B> {
     let (rows, cols) = (e.input_ids.len(), e.input_ids[0].len());
     let flat = |v: &Vec<Vec<i64>>| v.iter().flatten().copied().collect::<Vec<i64>>();
     QaBatch {
-        input_ids: int_tensor(flat(&e.input_ids), rows, cols, &device),
-        token_type_ids: int_tensor(flat(&e.token_type_ids), rows, cols, &device),
-        attention_mask: int_tensor(flat(&e.attention_mask), rows, cols, &device),
+        input_ids: int_tensor(flat(&e.input_ids), rows, cols, device),
+        token_type_ids: int_tensor(flat(&e.token_type_ids), rows, cols, device),
+        attention_mask: int_tensor(flat(&e.attention_mask), rows, cols, device),
         dropout_key: 0,
     }
 }
 
-fn max_diff(model: &QaModel<CpuBackend>, e: &Expected) -> f32 {
-    let out = model.forward(batch(e));
+/// The largest |logit difference| between `model` (on `device`) and HF's recorded logits.
+pub(crate) fn max_diff_on<B: Backend>(model: &QaModel<B>, e: &Expected, device: &B::Device) -> f32 {
+    let out = model.forward(batch(e, device));
     let s: Vec<f32> = out.start_logits.into_data().to_vec().unwrap();
     let en: Vec<f32> = out.end_logits.into_data().to_vec().unwrap();
     let mut worst = 0.0f32;
@@ -52,6 +54,10 @@ fn max_diff(model: &QaModel<CpuBackend>, e: &Expected) -> f32 {
         }
     }
     worst
+}
+
+fn max_diff(model: &QaModel<CpuBackend>, e: &Expected) -> f32 {
+    max_diff_on(model, e, &Default::default())
 }
 
 fn check(name: &str) -> QaModel<CpuBackend> {
