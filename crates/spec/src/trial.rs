@@ -591,6 +591,25 @@ mod tests {
 
     const OK: &str = "model: {preset: tiny, vocab: v.txt}\ndata: {train: a.json, eval: b.json}\n";
 
+    /// Which precision runs where: pure half on CUDA only, bf16 nowhere on wgpu (WGSL has no
+    /// bfloat16), everything else anywhere.
+    #[test]
+    fn precisions_by_device() {
+        for device in [Device::Cpu, Device::Cuda(0), Device::Wgpu(0)] {
+            for precision in Precision::ALL {
+                let allowed = precision.check_device(device).is_ok();
+                let expected = match (precision, device) {
+                    (Precision::PureBf16, d) => d.is_cuda(),
+                    (Precision::Bf16, d) => !d.is_wgpu(),
+                    _ => true,
+                };
+                assert_eq!(allowed, expected, "{precision} on {device}");
+            }
+        }
+        let e = Precision::Bf16.check_device(Device::Wgpu(1)).unwrap_err();
+        assert!(e.contains("wgpu:1") && e.contains("bfloat16"), "{e}");
+    }
+
     #[test]
     fn defaults_follow_hf() {
         let c = TrialConfig::from_yaml_str(OK, "t.yaml").unwrap();
