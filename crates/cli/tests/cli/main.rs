@@ -287,9 +287,9 @@ fn pure_half_precision_on_cpu_is_a_clear_error() {
     );
 }
 
-#[cfg(not(feature = "wgpu"))]
-#[test]
-fn wgpu_device_without_wgpu_build_is_a_clear_error() {
+/// `sweep predict` on a device whose backend this build lacks: exit 1 and its stderr.
+#[cfg(any(not(feature = "wgpu"), not(feature = "cuda")))]
+fn predict_on_missing_backend(device: &str) -> String {
     let out = sweep(&[
         "predict",
         "--model",
@@ -299,10 +299,16 @@ fn wgpu_device_without_wgpu_build_is_a_clear_error() {
         "--output",
         "o.json",
         "--device",
-        "wgpu:0",
+        device,
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn wgpu_device_without_wgpu_build_is_a_clear_error() {
+    let err = predict_on_missing_backend("wgpu:0");
     assert!(
         err.contains("built without wgpu") && err.contains("--features wgpu"),
         "{err}"
@@ -312,19 +318,7 @@ fn wgpu_device_without_wgpu_build_is_a_clear_error() {
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_device_without_cuda_build_is_a_clear_error() {
-    let out = sweep(&[
-        "predict",
-        "--model",
-        "x",
-        "--dataset",
-        &shared("drcd/DRCD_dev.json"),
-        "--output",
-        "o.json",
-        "--device",
-        "cuda:0",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = predict_on_missing_backend("cuda:0");
     assert!(
         err.contains("built without CUDA") && err.contains("--features cuda"),
         "{err}"

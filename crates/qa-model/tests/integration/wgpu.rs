@@ -148,10 +148,7 @@ fn wgpu_gradients_match_flex() {
             for (i, (g_cpu, g_gpu)) in cpu.iter().zip(&gpu).enumerate() {
                 assert_eq!(g_cpu.len(), g_gpu.len(), "{name} {label}: parameter {i}");
                 let scale = g_cpu.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
-                let diff = g_cpu
-                    .iter()
-                    .zip(g_gpu)
-                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                let diff = max_abs_diff_f32(g_cpu, g_gpu);
                 assert!(
                     diff.is_finite() && diff <= 1e-4 * scale + 1e-7,
                     "{name} {label}: parameter {i}: max |grad diff| {diff:e}, largest |grad| {scale:e}"
@@ -256,6 +253,10 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
+fn max_abs_diff_f32(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
+
 /// 50 steps from the same weights, dropout off: the loss on wgpu follows flex's step by step
 /// (fused and unfused), and a second fused run in the same process (every autotune and
 /// fusion cache now hit, burn #5352/#5079) repeats the first.
@@ -330,10 +331,7 @@ fn wgpu_resumed_run_ends_with_the_uninterrupted_weights() {
     );
     let a = checkpoint_weights(&dir.join("whole"));
     let b = checkpoint_weights(&out);
-    let diff = a
-        .iter()
-        .zip(&b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let diff = max_abs_diff_f32(&a, &b);
     eprintln!("resumed vs uninterrupted on wgpu: max |weight diff| {diff:e}");
     assert_eq!(a.len(), b.len());
     assert!(
@@ -379,10 +377,7 @@ fn burn_5122_narrow_heads_are_right_under_fusion() {
         for (k, (g, w)) in got.into_iter().zip(want).enumerate() {
             let g: Vec<f32> = g.into_data().to_vec().unwrap();
             let w: Vec<f32> = w.into_data().to_vec().unwrap();
-            let d = g
-                .iter()
-                .zip(&w)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let d = max_abs_diff_f32(&g, &w);
             eprintln!("[N, {outputs}] head, output {k}: max |diff| vs flex {d:e}");
             assert!(d < 1e-5, "[N, {outputs}] head, output {k}: {d}");
         }
@@ -415,10 +410,7 @@ fn burn_5257_repeated_and_reshaped_forwards_agree() {
     };
     let _ = logits(shorter);
     let second = logits(batch(&e, &device));
-    let d = first
-        .iter()
-        .zip(&second)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    let d = max_abs_diff_f32(&first, &second);
     eprintln!("same batch before and after a shorter one: max |diff| {d:e}");
     assert!(d <= 1e-6, "the second call differs by {d}");
     assert!(max_diff_on(&model, &e, &device) < 1e-4);
