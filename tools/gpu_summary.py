@@ -12,6 +12,14 @@ SHAPES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8), "base"
 PEAKS = {"bf16": 989.4, "tf32": 494.7}  # H100/H200 SXM dense TFLOP/s
 
 
+def fused(r):
+    """Whether a `sweep check-logits`/`bench-train` line ran with kernel fusion: its `backend`
+    ends in `-unfused` when not (check-logits printed a `fusion` flag before 2026-12-04)."""
+    if "fusion" in r:
+        return bool(r["fusion"])
+    return not r.get("backend", "").endswith("-unfused")
+
+
 def step_flops(preset, batch, seq):
     layers, hidden, _ = SHAPES[preset]
     return 3 * layers * (24 * batch * seq * hidden * hidden + 4 * batch * seq * seq * hidden)
@@ -34,7 +42,7 @@ def main():
         out += ["| fixture | precision | fusion | max abs diff vs HF | tolerance | ok |", "|---|---|---|---|---|---|"]
         for r in parity:
             out.append(f"| {r['model'].rstrip('/').split('/')[-1]} | {r.get('precision', 'f32')} | "
-                       f"{'on' if r.get('fusion', True) else 'off'} | {r['max_abs_diff']:.2e} | "
+                       f"{'on' if fused(r) else 'off'} | {r['max_abs_diff']:.2e} | "
                        f"{r.get('tolerance', '–')} | {r['ok']} |")
         out.append("")
     mem = {r["memory"]: r["peak_mib"] for r in rows if "memory" in r}
@@ -51,7 +59,7 @@ def main():
                 tflops = step_flops(r["preset"], r["batch"], r["seq"]) / (r["ms_per_step"] / 1000) / 1e12
                 peak = PEAKS["tf32" if r.get("precision") == "f32" else "bf16"]
                 mfu = tflops / peak
-                fusion = "1" if r.get("backend") != "cuda-unfused" else "0"
+                fusion = "1" if fused(r) else "0"
                 key = f"burn-b{r['batch']}-{r.get('precision')}-fusion{fusion}"
                 memory = f"{mem[key] / 1024:.1f} GiB (nvidia-smi)" if key in mem else "–"
             out.append(f"| {impl} | {r.get('precision', 'f32')} | {r.get('batch')} | {r.get('seq')} | "
