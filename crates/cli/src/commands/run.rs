@@ -167,14 +167,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         None => runner::default_devices(),
     };
     // A CPU build on a GPU machine would pick the GPUs and fail every burn trial at its
-    // start: say so before anything runs. Program trials bring their own GPU code.
-    let burn_trials = plan.entries.iter().any(|e| !e.trial.config.is_program());
-    if burn_trials
-        && !cfg!(feature = "cuda")
+    // start: say so before anything runs. Program trials bring their own GPU code; the
+    // fake trial (SWEEP_TRIAL_COMMAND) and Slurm (devices from its allocation) need none.
+    let local_burn_trials = plan.entries.iter().any(|e| !e.trial.config.is_program())
         && std::env::var_os("SWEEP_TRIAL_COMMAND").is_none()
-        && matches!(args.executor, Executor::Local)
-        && opts.devices.iter().any(|d| d.is_cuda())
-    {
+        && matches!(args.executor, Executor::Local);
+    if local_burn_trials && !cfg!(feature = "cuda") && opts.devices.iter().any(|d| d.is_cuda()) {
         let devices: Vec<String> = opts.devices.iter().map(|d| d.to_string()).collect();
         anyhow::bail!(
             "this sweep was built without CUDA, but the run would use {} ({}). Build the CUDA one \
@@ -187,7 +185,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         );
     }
-    if burn_trials && !cfg!(feature = "wgpu") && opts.devices.iter().any(|d| d.is_wgpu()) {
+    if local_burn_trials && !cfg!(feature = "wgpu") && opts.devices.iter().any(|d| d.is_wgpu()) {
         anyhow::bail!("--devices: {}", super::device::NO_WGPU);
     }
     if args.per_device == 0 {

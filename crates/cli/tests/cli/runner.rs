@@ -273,27 +273,41 @@ fn a_program_trial_runs_beside_a_burn_trial() {
     );
 }
 
-/// A CPU build asked to train on a GPU refuses before anything runs, and says what to build.
+/// A build without a GPU backend asked to train on that GPU refuses before anything runs,
+/// and says what to build.
 #[test]
-#[cfg(not(feature = "cuda"))]
-fn a_cpu_build_refuses_gpu_devices_up_front() {
-    let dir = workspace("no-cuda");
-    let s = study(&dir, "nc", 2, "seeds: [1]\n");
-    let out = sweep(&[
-        "run",
-        s.to_str().unwrap(),
-        "--db",
-        dir.join("sweep.db").to_str().unwrap(),
-        "--devices",
-        "cuda:0",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let e = stderr(&out);
-    assert!(
-        e.contains("built without CUDA")
-            && e.contains("--features cuda")
-            && e.contains("--devices cpu"),
-        "{e}"
-    );
-    assert!(!dir.join("trials").exists(), "nothing ran");
+fn a_build_without_the_backend_refuses_its_devices_up_front() {
+    let cases = [
+        (
+            cfg!(feature = "cuda"),
+            "cuda:0",
+            "built without CUDA",
+            "--features cuda",
+        ),
+        (
+            cfg!(feature = "wgpu"),
+            "wgpu:0",
+            "built without wgpu",
+            "--features wgpu",
+        ),
+    ];
+    for (_, device, says, build) in cases.into_iter().filter(|case| !case.0) {
+        let dir = workspace(&format!("no-backend-{}", device.replace(':', "")));
+        let s = study(&dir, "nb", 2, "seeds: [1]\n");
+        let out = sweep(&[
+            "run",
+            s.to_str().unwrap(),
+            "--db",
+            dir.join("sweep.db").to_str().unwrap(),
+            "--devices",
+            device,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{device}");
+        let e = stderr(&out);
+        assert!(e.contains(says) && e.contains(build), "{device}: {e}");
+        if device.starts_with("cuda") {
+            assert!(e.contains("--devices cpu"), "{e}");
+        }
+        assert!(!dir.join("trials").exists(), "{device}: nothing ran");
+    }
 }
