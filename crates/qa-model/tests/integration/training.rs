@@ -18,7 +18,7 @@ type B = Autodiff<CpuBackend>;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Writes a synthetic train/eval pair and their character vocab into `dir`.
-fn synthetic(
+pub(crate) fn synthetic(
     dir: &Path,
     train_questions: usize,
     eval_questions: usize,

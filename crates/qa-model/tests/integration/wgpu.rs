@@ -169,17 +169,7 @@ fn wgpu_gradients_match_flex() {
 /// A synthetic train/eval set, its vocab, and a tiny BERT's initial weights saved as a HF
 /// directory, so every backend starts from the same weights (each would draw its own).
 fn tiny_start(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    let (train_path, eval_path) = (dir.join("train.json"), dir.join("eval.json"));
-    std::fs::write(&train_path, qa_data::synth::generate(240, 1)).unwrap();
-    std::fs::write(&eval_path, qa_data::synth::generate(40, 2)).unwrap();
-    let sets = [
-        qa_data::squad::Dataset::load(&train_path).unwrap(),
-        qa_data::squad::Dataset::load(&eval_path).unwrap(),
-    ];
-    let vocab = dir.join("vocab.txt");
-    let words = qa_data::vocab::build_char_vocab(&[&sets[0], &sets[1]], true);
-    std::fs::write(&vocab, words.join("\n") + "\n").unwrap();
+    let (train_path, eval_path, vocab) = crate::training::synthetic(dir, 240, 40);
     let preset = TrialConfig::from_yaml_str(
         &format!(
             "model: {{preset: tiny, vocab: {}}}\ndata: {{train: {}, eval: {}}}\n",
