@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The sequential plan: `min` seeds for every variant, then `batch` more at a time for the
 /// variants of undecided claims (and their baselines), at most `max`; seed values are
 /// `first`, `first + 1`, ….
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequentialSeeds {
     #[serde(default = "one_u64")]
@@ -21,6 +21,16 @@ pub struct SequentialSeeds {
     pub max: usize,
     #[serde(default = "one")]
     pub batch: usize,
+    /// The standard deviation of the per-seed differences (variant − baseline) expected,
+    /// in metric points, e.g. from earlier runs: `sweep plan` turns it into the smallest
+    /// effect each claim can detect. The report uses the first look's instead when it has
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pilot_sd: Option<f64>,
+    /// An effect (metric points) the study should detect: `sweep plan` says what `max` that
+    /// needs at 80 % power.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_effect: Option<f64>,
 }
 
 fn one() -> usize {
@@ -31,7 +41,7 @@ fn one_u64() -> u64 {
 }
 
 /// The seeds of a study.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Seeds {
     List(Vec<u64>),
     Sequential(SequentialSeeds),
@@ -100,7 +110,7 @@ impl Seeds {
             }
             serde_yaml::Value::Mapping(_) => {
                 let s: SequentialSeeds = serde_yaml::from_value(v.clone()).map_err(|e| {
-                    format!("{e}; expected {{min: N, max: M, batch: B, first: S}} (batch and first default to 1)")
+                    format!("{e}; expected {{min: N, max: M, batch: B, first: S, pilot_sd: SD, target_effect: E}} (batch and first default to 1; pilot_sd and target_effect are optional)")
                 })?;
                 if s.min < 2 {
                     return Err(format!(
@@ -116,6 +126,13 @@ impl Seeds {
                 }
                 if s.batch == 0 {
                     return Err("batch must be at least 1".into());
+                }
+                for (key, v) in [("pilot_sd", s.pilot_sd), ("target_effect", s.target_effect)] {
+                    if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                        return Err(format!(
+                            "{key} {v}: expected a positive number of metric points"
+                        ));
+                    }
                 }
                 if s.first.checked_add(s.max as u64).is_none() {
                     return Err(format!("first {} + max {} overflows", s.first, s.max));
@@ -147,6 +164,12 @@ mod tests {
         let s = parse("{min: 3, max: 10, batch: 2}").unwrap();
         assert_eq!(s.all(), (1..=10).collect::<Vec<u64>>());
         assert_eq!((s.initial(), s.looks()), (3, vec![3, 5, 7, 9, 10]));
+        let Seeds::Sequential(p) =
+            parse("{min: 3, max: 6, pilot_sd: 2.5, target_effect: 2}").unwrap()
+        else {
+            panic!("a plan");
+        };
+        assert_eq!((p.pilot_sd, p.target_effect), (Some(2.5), Some(2.0)));
         let f = parse("{first: 101, min: 3, max: 5}").unwrap();
         assert_eq!(
             (f.all(), f.looks()),
@@ -165,6 +188,14 @@ mod tests {
             ("{min: 3, max: 10, batch: 0}", "batch"),
             ("{min: 3, max: 1000}", "above"),
             ("{min: 3, max: 5, step: 2}", "unknown field"),
+            (
+                "{min: 3, max: 5, pilot_sd: 0}",
+                "pilot_sd 0: expected a positive",
+            ),
+            (
+                "{min: 3, max: 5, target_effect: -1.5}",
+                "target_effect -1.5",
+            ),
             ("seven", "expected a list"),
         ] {
             let e = parse(text).unwrap_err();

@@ -19,6 +19,7 @@ pub mod claims;
 pub mod dist;
 pub mod evp;
 pub mod fixed;
+pub mod power;
 pub mod rng;
 pub mod sequential;
 pub mod study;

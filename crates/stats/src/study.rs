@@ -198,6 +198,22 @@ fn counts(runs: &[&Run]) -> ArmCounts {
     c
 }
 
+/// The study's grid points (`""` without a grid), in order.
+fn grid_points(study: &Study) -> Vec<String> {
+    let mut p: Vec<String> = study
+        .variant_names()
+        .iter()
+        .map(|v| grid_point(v).to_string())
+        .collect();
+    p.dedup();
+    p
+}
+
+/// How many claims Holm decides together: every claim at every grid point.
+pub fn family_size(study: &Study) -> usize {
+    study.claims.len() * grid_points(study).len()
+}
+
 /// The design every claim of `study` uses: one look for a list of seeds, the sequential
 /// looks otherwise.
 pub fn design(study: &Study) -> Design {
@@ -223,15 +239,7 @@ pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
             .map(|r| (r.seed, r))
             .collect()
     };
-    let points: Vec<String> = {
-        let mut p: Vec<String> = study
-            .variant_names()
-            .iter()
-            .map(|v| grid_point(v).to_string())
-            .collect();
-        p.dedup();
-        p
-    };
+    let points = grid_points(study);
     let design = design(study);
     loop {
         let mut outcomes = Vec::new();
@@ -335,6 +343,141 @@ pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
                 priority,
             };
         }
+    }
+}
+
+/// Where the σ behind a claim's planning numbers comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SdSource {
+    /// `seeds.pilot_sd`.
+    Pilot,
+    /// The sd of the claim's differences at its first look, with this many pairs.
+    FirstLook { pairs: usize },
+}
+
+/// What one claim can detect under its study's seed plan, at 80 % power
+/// ([`crate::power`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detectable {
+    pub same: bool,
+    /// The level it is planned at: α/m, Holm's strictest step over the m claims analysed
+    /// together.
+    pub level: f64,
+    /// The smallest effect (directional claims) or margin (`same` claims) reached with
+    /// 80 % power, in σ (the sd of the per-seed differences).
+    pub in_sd: f64,
+    /// σ in metric points and where it comes from; `None` before any look without a pilot.
+    pub sd: Option<(f64, SdSource)>,
+    /// A target in metric points (`seeds.target_effect`, the observed effect of an
+    /// undecided claim, or a `same` claim's margin) and the `max` seeds it needs at 80 %
+    /// power (`None`: more than [`spec::seeds::MAX_SEQUENTIAL_SEEDS`]).
+    pub target: Option<(f64, Option<usize>)>,
+}
+
+impl Detectable {
+    /// The smallest effect or margin in metric points, when σ is known.
+    pub fn points(&self) -> Option<f64> {
+        self.sd.map(|(sd, _)| self.in_sd * sd)
+    }
+
+    /// One sentence for the plan and the report.
+    pub fn sentence(&self, max: usize) -> String {
+        let what = if self.same {
+            "declares equivalence (no true difference) at a margin of"
+        } else {
+            "detects an effect of"
+        };
+        let amount = match self.sd {
+            Some((sd, source)) => format!(
+                "{:.2} points or more ({:.2} σ, σ = {sd:.2} from {})",
+                self.in_sd * sd,
+                self.in_sd,
+                match source {
+                    SdSource::Pilot => "seeds.pilot_sd".to_string(),
+                    SdSource::FirstLook { pairs } => format!("the first look's {pairs} pairs"),
+                }
+            ),
+            None => format!(
+                "{:.2} σ or more (σ: the sd of the per-seed differences; give seeds.pilot_sd to see points)",
+                self.in_sd
+            ),
+        };
+        let mut out = format!(
+            "with up to {max} seeds it {what} {amount} with 80% power at level {:.4}",
+            self.level
+        );
+        if let Some((target, seeds)) = self.target {
+            let kind = if self.same { "margin" } else { "an effect of" };
+            out.push_str(&match seeds {
+                Some(n) if n <= max => format!("; {kind} {target:.2} is within reach"),
+                Some(n) => format!("; {kind} {target:.2} needs max: {n} seeds"),
+                None => format!(
+                    "; {kind} {target:.2} needs more than {} seeds",
+                    spec::seeds::MAX_SEQUENTIAL_SEEDS
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// What `claim` can detect under `study`'s seeds when `family` claims are analysed
+/// together, with σ from `sd` (or `seeds.pilot_sd`), and the seeds `target` (metric
+/// points; a `same` claim's margin when `None`) needs.
+pub fn detectable(
+    study: &Study,
+    claim: &Claim,
+    family: usize,
+    sd: Option<(f64, SdSource)>,
+    target: Option<f64>,
+) -> Detectable {
+    use crate::power::{detectable_effect, reachable_margin, seeds_needed, Target, TARGET_POWER};
+    let same = claim.expect == Expect::Same;
+    let level = study.alpha / family.max(1) as f64;
+    let design = Design {
+        looks: study.seeds.looks(),
+        alpha: level,
+    };
+    let in_sd = if same {
+        reachable_margin(&design, level, TARGET_POWER)
+    } else {
+        detectable_effect(&design, level, TARGET_POWER)
+    };
+    let pilot = match &study.seeds {
+        spec::study::Seeds::Sequential(s) => s.pilot_sd.map(|v| (v, SdSource::Pilot)),
+        spec::study::Seeds::List(_) => None,
+    };
+    let sd = pilot.or(sd).filter(|(v, _)| *v > 0.0 && v.is_finite());
+    let target = if same {
+        Some(claim.margin.unwrap_or(DEFAULT_MARGIN))
+    } else {
+        target
+    };
+    let target = match (target, sd) {
+        (Some(t), Some((sigma, _))) if t > 0.0 => {
+            let (min, batch) = match &study.seeds {
+                spec::study::Seeds::Sequential(s) => (s.min, Some(s.batch)),
+                spec::study::Seeds::List(l) => (l.len(), None),
+            };
+            let goal = if same {
+                Target::Margin(t / sigma)
+            } else {
+                Target::Effect(t / sigma)
+            };
+            let limit = spec::seeds::MAX_SEQUENTIAL_SEEDS;
+            Some((
+                t,
+                seeds_needed(min, batch, level, goal, TARGET_POWER, limit),
+            ))
+        }
+        _ => None,
+    };
+    Detectable {
+        same,
+        level,
+        in_sd,
+        sd,
+        target,
     }
 }
 

@@ -129,5 +129,63 @@ fn render(plan: &Plan) -> String {
             out.push_str(&format!("  {n}\n"));
         }
     }
+    out.push_str(&power_text(plan));
+    out
+}
+
+/// What each claim can detect with the study's seeds (docs/report.md, "Planning seeds"):
+/// claims with the same kind and margin share one line.
+fn power_text(plan: &Plan) -> String {
+    let study = &plan.study;
+    if study.claims.is_empty() {
+        return String::new();
+    }
+    // A claim whose variant only repeats the baseline's runs needs no test.
+    let inert = |variant: &str| {
+        let mut entries = plan
+            .entries
+            .iter()
+            .filter(|e| e.trial.ablation == variant)
+            .peekable();
+        entries.peek().is_some()
+            && entries.all(|e| {
+                e.duplicate_of
+                    .as_deref()
+                    .is_some_and(|d| d.ends_with(spec::BASELINE))
+            })
+    };
+    let (tested, untested): (Vec<&spec::Claim>, Vec<&spec::Claim>) =
+        study.claims.iter().partition(|c| !inert(&c.variant));
+    let points = stats::study::family_size(study) / study.claims.len().max(1);
+    let family = tested.len() * points;
+    let target = match &study.seeds {
+        spec::study::Seeds::Sequential(s) => s.target_effect,
+        spec::study::Seeds::List(_) => None,
+    };
+    let max = study.seeds.looks().last().copied().unwrap_or(0);
+    let mut out = format!("\nclaims: {family} tested together under Holm");
+    if !untested.is_empty() {
+        let names: Vec<&str> = untested.iter().map(|c| c.variant.as_str()).collect();
+        out.push_str(&format!(
+            " ({} the same as the baseline by construction: no test)",
+            names.join(", ")
+        ));
+    }
+    out.push('\n');
+    let mut lines: Vec<((spec::Expect, Option<u64>), String, Vec<String>)> = Vec::new();
+    for claim in tested {
+        let key = (claim.expect, claim.margin.map(f64::to_bits));
+        let name = format!("{} {}", claim.variant, claim.metric.label());
+        match lines.iter_mut().find(|(k, ..)| *k == key) {
+            Some((_, _, names)) => names.push(name),
+            None => {
+                let d = stats::study::detectable(study, claim, family, None, target);
+                lines.push((key, d.sentence(max), vec![name]));
+            }
+        }
+    }
+    for (_, sentence, names) in lines {
+        out.push_str(&format!("  {}: {sentence}\n", names.join(", ")));
+    }
     out
 }
