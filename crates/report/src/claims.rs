@@ -8,11 +8,18 @@
 use spec::{Claim, Expect};
 use stats::claims::Decision;
 use stats::fixed::{paired_t, sign_flip_p, welch, Interval};
-use stats::study::{analyze, ArmCounts, ClaimOutcome, Run, Scores};
+use stats::study::{
+    analyze, detectable, ArmCounts, ClaimOutcome, Detectable, Run, Scores, SdSource,
+};
 
 pub use stats::study::DEFAULT_MARGIN;
 
 use crate::data::StudyData;
+
+/// What the fixed-sample statistics are, said next to them.
+pub const DESCRIPTIVE: &str = "They are descriptive only: their p-values and intervals assume the number of seeds was \
+fixed in advance, which sequential seeds are not (in simulated null studies the paired p falls below 0.05 in about \
+6% of them); the verdicts come from the repeated interval above.";
 
 /// A claim's verdict and the reason in words.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +73,9 @@ pub struct ClaimResult {
     /// Welch's 95% interval of the arms' means, ignoring the pairing.
     pub unpaired: Option<Interval>,
     pub sign_flip_p: Option<f64>,
+    /// What the study's seeds can detect for this claim (σ from the first look, or
+    /// `seeds.pilot_sd`); `None` for a claim with no effect by construction.
+    pub detectable: Option<Detectable>,
 }
 
 impl ClaimResult {
@@ -127,8 +137,13 @@ pub fn evaluate(data: &StudyData) -> Vec<ClaimResult> {
     let Some(study) = &data.spec else {
         return Vec::new();
     };
-    analyze(study, &runs(data))
-        .claims
+    let outcomes = analyze(study, &runs(data)).claims;
+    let family = outcomes.iter().filter(|o| o.analysis.is_some()).count();
+    let target_effect = match &study.seeds {
+        spec::study::Seeds::Sequential(s) => s.target_effect,
+        spec::study::Seeds::List(_) => None,
+    };
+    outcomes
         .into_iter()
         .map(|o| {
             let diffs: Vec<f64> = o
@@ -137,6 +152,21 @@ pub fn evaluate(data: &StudyData) -> Vec<ClaimResult> {
                 .filter_map(|(_, d)| d.as_ref().ok().copied())
                 .collect();
             let verdict = verdict(&o);
+            let detectable = o.analysis.as_ref().map(|a| {
+                let first = a.looks.first();
+                let sd = first.map(|l| (l.sd, SdSource::FirstLook { pairs: l.n }));
+                // The effect seen is the natural target of a claim not decided yet.
+                let seen = a
+                    .latest()
+                    .filter(|_| {
+                        !matches!(
+                            a.decision,
+                            Decision::Reproduced { .. } | Decision::Contradicted { .. }
+                        )
+                    })
+                    .map(|l| l.mean.abs());
+                detectable(study, &o.claim, family, sd, target_effect.or(seen))
+            });
             ClaimResult {
                 claim: o.claim.clone(),
                 variant: o.variant.clone(),
@@ -149,6 +179,7 @@ pub fn evaluate(data: &StudyData) -> Vec<ClaimResult> {
                     sign_flip_p(&diffs)
                 },
                 verdict,
+                detectable,
                 outcome: o,
             }
         })
@@ -197,25 +228,51 @@ pub fn method_text(data: &StudyData) -> String {
         spec::study::Seeds::Sequential(s) => format!(
             "sequential seeds: looks after {:?} seeds, at most {}; a claim that is not decided gets its next look, \
              one that is decided or futile gets no more seeds. The interval is the group-sequential paired t \
-             repeated confidence interval (Hwang–Shih–DeCani spending, γ = −2; boundaries calibrated by simulating \
-             200,000 null paths), valid at every look",
+             repeated confidence interval (Hwang–Shih–DeCani spending, γ = −2, at the planned looks; each look's \
+             boundary is calibrated for the pairs it really has, exactly by the t distribution at the first look and \
+             by 400,000 simulated null paths after it), valid at every look whatever runs fail",
             study.seeds.looks(),
             s.max
         ),
     };
     format!(
         "Each claim pairs the variant's run with the baseline's run of the same seed (difference = variant − baseline). \
-         Seeds: {plan}. Directional claims are decided when the repeated 95% interval lies on one side of 0; `same` \
-         claims when it lies inside ± the claim's margin (default {DEFAULT_MARGIN} point) or outside it. Holm's \
-         step-down over the study's claims keeps the family-wise error rate at α = {}: the p column shows each claim's \
-         repeated p-value and, in parentheses, the Holm-adjusted one. Failed runs give no pair; diverged runs count \
-         with {} (`diverged_runs`). docs/report.md has the method, its sources and its simulated error rates.",
+         Seeds: {plan}. Directional claims are decided when the repeated {:.0}% interval lies on one side of 0; `same` \
+         claims are two one-sided tests, each at α: equivalent when the repeated {:.0}% interval lies inside ± the \
+         claim's margin (default {DEFAULT_MARGIN} point), different when it lies outside. Holm's step-down over the \
+         study's claims keeps the family-wise error rate at α = {}: the p column shows each claim's repeated p-value \
+         (found by bisection on the same boundaries as the interval) and, in parentheses, the Holm-adjusted one. \
+         Failed runs give no pair; diverged runs count with {} (`diverged_runs`). docs/report.md has the method, its \
+         sources and its simulated error rates.",
+        100.0 * (1.0 - study.alpha),
+        100.0 * (1.0 - 2.0 * study.alpha),
         study.alpha,
         match study.diverged_runs {
-            spec::study::DivergedRuns::Score => "the score they ended with",
+            spec::study::DivergedRuns::Score => {
+                "the score they ended with, or 0 points when they ended before any evaluation"
+            }
             spec::study::DivergedRuns::Exclude => "no pair either",
         }
     )
+}
+
+/// What each claim's seeds can detect, one line per claim (the report's list under the
+/// verdicts).
+pub fn detectable_lines(claims: &[ClaimResult], study_max_seeds: usize) -> Vec<String> {
+    claims
+        .iter()
+        .filter_map(|c| {
+            let d = c.detectable.as_ref()?;
+            Some(format!(
+                "{} vs {} ({} {}): {}",
+                c.variant,
+                c.baseline,
+                c.metric(),
+                c.expect(),
+                d.sentence(study_max_seeds)
+            ))
+        })
+        .collect()
 }
 
 /// The main row of a claim: comparison, claim, verdict, pairs, repeated interval, p (Holm).
@@ -223,7 +280,13 @@ pub fn main_row(c: &ClaimResult) -> [String; 7] {
     let (interval, p) = match c.outcome.analysis.as_ref() {
         Some(a) => (
             a.latest().map_or("–".into(), |l| {
-                format!("{:+.2} [{:+.2}, {:+.2}]", l.mean, l.low, l.high)
+                format!(
+                    "{:+.2} [{:+.2}, {:+.2}] ({:.0}%)",
+                    l.mean,
+                    l.low,
+                    l.high,
+                    100.0 * l.confidence
+                )
             }),
             format!("{:.3} ({:.3})", a.p, a.p_holm),
         ),

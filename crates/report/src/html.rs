@@ -121,7 +121,7 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
         h.push_str("<p>The study states no claims.</p>");
     } else {
         let _ = write!(h, "<p>{}</p>", esc(&crate::claims::method_text(d)));
-        h.push_str("<table><tr><th>comparison</th><th>claim</th><th>verdict</th><th>pairs</th><th>repeated 95% interval</th><th>p (Holm)</th><th>why</th></tr>");
+        h.push_str("<table><tr><th>comparison</th><th>claim</th><th>verdict</th><th>pairs</th><th>repeated interval</th><th>p (Holm)</th><th>why</th></tr>");
         for c in &r.claims {
             let row = main_row(c);
             let _ = write!(
@@ -137,7 +137,24 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
                 esc(&row[6])
             );
         }
-        h.push_str("</table><p>The same pairs with fixed-sample statistics, and what happened to each arm's runs:</p>");
+        h.push_str("</table>");
+        let max = d
+            .spec
+            .as_ref()
+            .map_or(0, |s| s.seeds.looks().last().copied().unwrap_or(0));
+        let lines = crate::claims::detectable_lines(&r.claims, max);
+        if !lines.is_empty() {
+            h.push_str("<p>What these seeds can detect (80% power; σ is the sd of the per-seed differences):</p><ul>");
+            for l in lines {
+                let _ = write!(h, "<li>{}</li>", esc(&l));
+            }
+            h.push_str("</ul>");
+        }
+        let _ = write!(
+            h,
+            "<p>The same pairs with fixed-sample statistics, and what happened to each arm's runs. {}</p>",
+            esc(crate::claims::DESCRIPTIVE)
+        );
         h.push_str("<table><tr><th>comparison</th><th>paired t 95%</th><th>unpaired (Welch) 95%</th><th>sign-flip p</th><th>variant runs</th><th>baseline runs</th></tr>");
         for c in &r.claims {
             let row = detail_row(c);

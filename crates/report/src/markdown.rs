@@ -95,7 +95,7 @@ pub fn render(r: &Report, refs: &References) -> String {
         let _ = writeln!(md, "{}\n", crate::claims::method_text(d));
         let _ = writeln!(
             md,
-            "| comparison | claim | verdict | pairs | repeated 95% interval | p (Holm) | why |"
+            "| comparison | claim | verdict | pairs | repeated interval | p (Holm) | why |"
         );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for c in &r.claims {
@@ -112,9 +112,21 @@ pub fn render(r: &Report, refs: &References) -> String {
                 esc(&row[6])
             );
         }
+        let max = d
+            .spec
+            .as_ref()
+            .map_or(0, |s| s.seeds.looks().last().copied().unwrap_or(0));
+        let lines = crate::claims::detectable_lines(&r.claims, max);
+        if !lines.is_empty() {
+            let _ = writeln!(md, "\nWhat these seeds can detect (80% power; σ is the sd of the per-seed differences):\n");
+            for l in lines {
+                let _ = writeln!(md, "- {}", esc(&l));
+            }
+        }
         let _ = writeln!(
             md,
-            "\nThe same pairs with fixed-sample statistics (paired t, Welch's unpaired interval of the two arms' means, the exact sign-flip permutation test), and what happened to each arm's runs:\n"
+            "\nThe same pairs with fixed-sample statistics (paired t, Welch's unpaired interval of the two arms' means, the exact sign-flip permutation test), and what happened to each arm's runs. {}\n",
+            crate::claims::DESCRIPTIVE
         );
         let _ = writeln!(
             md,

@@ -7,8 +7,14 @@
 //! unbiased for drawing n configurations without replacement from those tried (Tang et al.
 //! 2020, "Showing Your Work Doesn't Always Work", ACL; Dodge et al.'s original formula,
 //! [`expected_max_with_replacement`], draws with replacement and is biased low for n close
-//! to N). Bands: the 2.5 % and 97.5 % percentiles of the estimate over bootstrap resamples
-//! of the N scores.
+//! to N).
+//!
+//! The estimand: the expected best *seed-mean* score among n of the N configurations
+//! tried (each configuration's score is its mean over seeds). Its band is the seed noise in
+//! that estimate: the 2.5 % and 97.5 % percentiles over resamples of each configuration's
+//! seeds (with replacement, configurations kept). Resampling the N configurations
+//! instead, as the percentile bootstrap of a maximum does, is degenerate at n = N (every
+//! resample's best is at most the observed best) and says nothing about seeds.
 
 use crate::rng::Rng;
 
@@ -64,16 +70,32 @@ pub struct CurvePoint {
     pub high: f64,
 }
 
-/// The curve for n = 1..=N with bootstrap bands (`resamples` resamples, fixed seed).
-pub fn curve(scores: &[f64], resamples: usize) -> Vec<CurvePoint> {
-    let total = scores.len();
+/// The curve for n = 1..=N over `configurations` (each one's scores over seeds), with
+/// seed-bootstrap bands (`resamples` resamples, fixed seed). Configurations with a single
+/// seed contribute no seed noise; with every configuration at one seed the band is the
+/// curve itself.
+pub fn curve(configurations: &[Vec<f64>], resamples: usize) -> Vec<CurvePoint> {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let configurations: Vec<&Vec<f64>> = configurations.iter().filter(|c| !c.is_empty()).collect();
+    let means: Vec<f64> = configurations.iter().map(|c| mean(c)).collect();
+    let total = means.len();
     let mut rng = Rng::new(0x00E7_9C11);
     let boots: Vec<Vec<f64>> = (0..resamples)
-        .map(|_| (0..total).map(|_| scores[rng.below(total)]).collect())
+        .map(|_| {
+            configurations
+                .iter()
+                .map(|seeds| {
+                    let drawn: Vec<f64> = (0..seeds.len())
+                        .map(|_| seeds[rng.below(seeds.len())])
+                        .collect();
+                    mean(&drawn)
+                })
+                .collect()
+        })
         .collect();
     (1..=total)
         .filter_map(|n| {
-            let mean = expected_max(scores, n)?;
+            let mean = expected_max(&means, n)?;
             let mut b: Vec<f64> = boots.iter().filter_map(|s| expected_max(s, n)).collect();
             b.sort_by(f64::total_cmp);
             let q = |p: f64| {
@@ -86,8 +108,8 @@ pub fn curve(scores: &[f64], resamples: usize) -> Vec<CurvePoint> {
             Some(CurvePoint {
                 n,
                 mean,
-                low: q(0.025),
-                high: q(0.975),
+                low: q(0.025).min(mean),
+                high: q(0.975).max(mean),
             })
         })
         .collect()
@@ -127,7 +149,10 @@ mod tests {
 
     #[test]
     fn curve_rises_and_bands_contain_it() {
-        let s = [60.0, 62.0, 55.0, 64.0, 61.0, 58.0, 63.0];
+        let s: Vec<Vec<f64>> = [60.0, 62.0, 55.0, 64.0, 61.0, 58.0, 63.0]
+            .iter()
+            .map(|&m| vec![m - 1.5, m + 0.5, m + 1.0])
+            .collect();
         let c = curve(&s, 200);
         assert_eq!(c.len(), 7);
         for w in c.windows(2) {
@@ -136,5 +161,13 @@ mod tests {
         assert!(c
             .iter()
             .all(|p| p.low <= p.mean + 1e-9 && p.mean <= p.high + 1e-9));
+        // Seed noise keeps the band open at n = N, where resampling configurations could not.
+        let last = c[6];
+        assert!(last.high - last.low > 0.5, "{last:?}");
+        // With one seed per configuration there is no seed noise to show.
+        let single: Vec<Vec<f64>> = s.iter().map(|v| vec![v[0]]).collect();
+        assert!(curve(&single, 50)
+            .iter()
+            .all(|p| p.low == p.mean && p.high == p.mean));
     }
 }

@@ -468,3 +468,39 @@ fn failed_runs_keep_the_family_wise_rate_under_holm() {
         assert!(p <= ALPHA + 3.5 * se, "{fail}: {p}");
     }
 }
+
+/// The report's fixed-sample paired t p-value is descriptive: after sequential stopping it
+/// falls below α in more than α of null studies (the report says so next to it). Looks
+/// 3/4/5/6, futility on, as the runner stops.
+#[test]
+fn fixed_sample_p_values_are_not_valid_after_sequential_stopping() {
+    let design = Design::sequential(3, 6, 1, ALPHA);
+    let studies = 10_000;
+    let mut rng = Rng::new(8_080);
+    let mut below = 0;
+    for _ in 0..studies {
+        let mut pairs: Vec<f64> = Vec::new();
+        for &n in &design.looks {
+            while pairs.len() < n {
+                pairs.push(rng.normal());
+            }
+            let c = ClaimData {
+                expect: Expect::Higher,
+                margin: 1.0,
+                pairs: pairs.iter().map(|&d| Some(d)).collect(),
+                design: design.clone(),
+            };
+            if decide_with(&[c], ALPHA, options(true))[0]
+                .decision
+                .is_final()
+            {
+                break;
+            }
+        }
+        let p = stats::fixed::paired_t(&pairs, 0.95).map_or(1.0, |i| i.p);
+        below += usize::from(p < ALPHA);
+    }
+    let (p, se) = rate(below, studies);
+    eprintln!("fixed-sample paired p < {ALPHA} after sequential stopping: {p:.4} (SE {se:.4})");
+    assert!(p > ALPHA + 2.0 * se, "{p}");
+}

@@ -265,27 +265,29 @@ pub(crate) fn draw_parallel<DB: DrawingBackend>(
 
 /// The groups an expected-validation-performance chart compares: grid points split by the
 /// value of the grid's model key (`model.preset`, `model.init`, `model.arch`), or all grid
-/// points in one group. Each grid point's score is its mean F1 over seeds.
-pub(crate) fn evp_groups(data: &StudyData) -> Vec<(String, Vec<f64>)> {
+/// points in one group. Each grid point comes with its F1 per seed.
+pub(crate) fn evp_groups(data: &StudyData) -> Vec<(String, Vec<Vec<f64>>)> {
     let keys = keys(data);
     let model_key = keys.iter().position(|(k, _)| k.starts_with("model."));
-    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     for c in cells(data) {
-        let Some(s) = summarize(&c.f1) else { continue };
+        if c.f1.is_empty() {
+            continue;
+        }
         let name = match model_key {
             Some(k) => format!("{}={}", short(&keys[k].0), show(&c.values[k])),
             None => "all configurations".to_string(),
         };
         match groups.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, v)) => v.push(s.mean),
-            None => groups.push((name, vec![s.mean])),
+            Some((_, v)) => v.push(c.f1.clone()),
+            None => groups.push((name, vec![c.f1.clone()])),
         }
     }
     groups
 }
 
-/// Expected best F1 after n configurations (Dodge et al. 2019; Tang et al. 2020's unbiased
-/// estimator), with 95% bootstrap bands, per model group.
+/// Expected best seed-mean F1 among n of the configurations tried (Dodge et al. 2019; Tang
+/// et al. 2020's unbiased estimator), with 95% seed-bootstrap bands, per model group.
 pub(crate) fn draw_evp<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &StudyData,
@@ -307,7 +309,7 @@ pub(crate) fn draw_evp<DB: DrawingBackend>(
     let (lo, hi) = super::bounds(&ys);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Expected best F1 after n configurations (95% bootstrap band)",
+            "Expected best seed-mean F1 of n configurations (95% seed-bootstrap band)",
             (FONT, 18),
         )
         .margin(12)
@@ -318,7 +320,7 @@ pub(crate) fn draw_evp<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("configurations tried (tuning budget)")
-        .y_desc("expected best F1")
+        .y_desc("expected best seed-mean F1")
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .draw()
