@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use spec::Study;
-use stats::study::{analyze, Run, Scores, StudyAnalysis};
+use stats::claims::PValues;
+use stats::study::{analyze_with, Run, Scores, StudyAnalysis};
 use store::Store;
 
 use crate::plan::{plan_with_seeds, Plan};
@@ -38,9 +39,14 @@ pub fn runs(store: &Store, study: &str) -> Result<Vec<Run>, RunnerError> {
         .collect())
 }
 
-/// The analysis of the study's claims from what the database holds now.
+/// The analysis of the study's claims from what the database holds now (decisions only:
+/// the report computes the exact p-values).
 pub fn analysis(store: &Store, study: &Study) -> Result<StudyAnalysis, RunnerError> {
-    Ok(analyze(study, &runs(store, &study.name)?))
+    Ok(analyze_with(
+        study,
+        &runs(store, &study.name)?,
+        PValues::Decisions,
+    ))
 }
 
 /// The plan the study needs now: more seeds for undecided claims when their current

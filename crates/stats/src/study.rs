@@ -15,7 +15,7 @@ use spec::protocol::TrialStatus;
 use spec::study::DivergedRuns;
 use spec::{Claim, ClaimMetric, Expect, Study, BASELINE};
 
-use crate::claims::{decide, ClaimAnalysis, ClaimData, Decision};
+use crate::claims::{decide_with, ClaimAnalysis, ClaimData, Decision, Options, PValues};
 use crate::sequential::Design;
 
 /// The default margin of `same` claims, in metric points.
@@ -227,6 +227,12 @@ pub fn design(study: &Study) -> Design {
 /// variant starts with `Seeds::initial`; a claim that asks for its next look (and has all
 /// its current seeds in) raises its variant and baseline to that many seeds.
 pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
+    analyze_with(study, runs, PValues::Exact)
+}
+
+/// [`analyze`] with p-values as fine as `p_values` says (the runner only needs the
+/// decisions).
+pub fn analyze_with(study: &Study, runs: &[Run], p_values: PValues) -> StudyAnalysis {
     let all_seeds = study.seeds.all();
     let mut seeds: BTreeMap<String, usize> = study
         .variant_names()
@@ -318,7 +324,11 @@ pub fn analyze(study: &Study, runs: &[Run]) -> StudyAnalysis {
             }
         }
         let claims: Vec<ClaimData> = data.iter().map(|(_, c)| c.clone()).collect();
-        let analyses = decide(&claims, study.alpha);
+        let options = Options {
+            futility: true,
+            p_values,
+        };
+        let analyses = decide_with(&claims, study.alpha, options);
         let mut changed = false;
         let mut priority: BTreeMap<String, f64> = BTreeMap::new();
         for ((i, c), a) in data.iter().zip(analyses) {
