@@ -1,9 +1,11 @@
 //! Claim verdicts: the analysis the runner itself uses to decide when to add seeds
 //! (`stats::study`): per-seed paired differences (variant − baseline), the repeated 95%
-//! interval of the study's seed plan (the classic paired t interval for a fixed list of
-//! seeds, the group-sequential one otherwise), Holm's step-down over the study's claims,
-//! and futility. Next to it the fixed-sample paired t and unpaired (Welch) intervals and the
-//! exact sign-flip permutation p-value, so what pairing buys is visible.
+//! interval (90% for `same` claims: TOST at α) of the study's seed plan (the classic paired
+//! t interval for a fixed list of seeds, the group-sequential one otherwise), Holm's
+//! step-down over the study's claims, futility, and what the seeds can detect
+//! (`stats::power`). Next to it the fixed-sample paired t and unpaired (Welch) intervals
+//! and the exact sign-flip permutation p-value, descriptive only, so what pairing buys is
+//! visible.
 
 use spec::{Claim, Expect};
 use stats::claims::Decision;

@@ -172,7 +172,9 @@ fn power_text(plan: &Plan) -> String {
         ));
     }
     out.push('\n');
-    let mut lines: Vec<((spec::Expect, Option<u64>), String, Vec<String>)> = Vec::new();
+    // Claims of one kind and margin share a line: (kind, margin bits), sentence, claims.
+    type Line = ((spec::Expect, Option<u64>), String, Vec<String>);
+    let mut lines: Vec<Line> = Vec::new();
     for claim in tested {
         let key = (claim.expect, claim.margin.map(f64::to_bits));
         let name = format!("{} {}", claim.variant, claim.metric.label());

@@ -124,6 +124,64 @@ fn plan_expands_and_shares_inert_variants() {
     );
 }
 
+/// `sweep plan` says what each tested claim can detect: in σ without a pilot sd, in points
+/// with `seeds.pilot_sd`, and the `max` a `target_effect` needs; an inert variant's claim
+/// is not tested.
+#[test]
+fn plan_says_what_each_claim_can_detect() {
+    let dir = workspace("plan-power");
+    let claims = "ablations:\n  - {name: pooler-5, set: {model_config.pooler_num_fc_layers: 5}}\n  - {name: lr, set: {train.learning_rate: 1.0e-4}}\n\
+                  claims:\n  - {variant: lr, metric: f1, expect: lower}\n  - {variant: pooler-5, metric: f1, expect: same}\n";
+    let plain = study(
+        &dir,
+        "p1",
+        5,
+        &format!("{claims}seeds: {{min: 3, max: 6}}\n"),
+    );
+    let text =
+        String::from_utf8_lossy(&sweep_ok(&["plan", plain.to_str().unwrap()]).stdout).into_owned();
+    assert!(
+        text.contains("claims: 1 tested together under Holm (pooler-5 the same as the baseline by construction: no test)"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("lr F1:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("σ or more") && line.contains("give seeds.pilot_sd"),
+        "{line}"
+    );
+    let piloted = study(
+        &dir,
+        "p2",
+        5,
+        &format!("{claims}seeds: {{min: 3, max: 6, pilot_sd: 2, target_effect: 3}}\n"),
+    );
+    let text = String::from_utf8_lossy(&sweep_ok(&["plan", piloted.to_str().unwrap()]).stdout)
+        .into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("lr F1:"))
+        .unwrap_or_default();
+    // "detects an effect of P points or more (S σ, σ = 2.00 …)": P = 2·S.
+    let number_before = |marker: &str| -> f64 {
+        let head = &line[..line.find(marker).unwrap()];
+        head.rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_start_matches('(')
+            .parse()
+            .unwrap()
+    };
+    let (points, sds) = (
+        number_before(" points or more"),
+        number_before(" σ, σ = 2.00"),
+    );
+    assert!((points - 2.0 * sds).abs() < 0.011, "{line}");
+    assert!(line.contains("an effect of 3.00 needs max: "), "{line}");
+}
+
 #[test]
 fn plan_rejects_missing_files_and_bad_yaml() {
     let dir = workspace("plan-bad");

@@ -174,7 +174,7 @@ pub fn render_all(
         both!(out, stem, (900, 460), grid_evp(data));
         charts.push(Chart {
             stem,
-            title: "Expected validation performance (Dodge et al. 2019): the expected best F1 after trying n grid configurations, per model, with 95% bootstrap bands; where the curves part is the tuning budget at which one model beats the other".into(),
+            title: "Expected validation performance (Dodge et al. 2019): the expected best seed-mean F1 among n of the grid configurations tried, per model, with 95% bands of the seed noise; where the curves part is the tuning budget at which one model beats the other".into(),
         });
     }
     let stem = "params-f1".to_string();
