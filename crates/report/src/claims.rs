@@ -23,6 +23,10 @@ pub const DESCRIPTIVE: &str = "They are descriptive only: their p-values and int
 fixed in advance, which sequential seeds are not (in simulated null studies the paired p falls below 0.05 in about \
 6% of them); the verdicts come from the repeated interval above.";
 
+/// The heading of the list [`detectable_lines`] gives.
+pub const DETECTABLE_HEADING: &str =
+    "What these seeds can detect (80% power; σ is the sd of the per-seed differences):";
+
 /// A claim's verdict and the reason in words.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -260,7 +264,12 @@ pub fn method_text(data: &StudyData) -> String {
 
 /// What each claim's seeds can detect, one line per claim (the report's list under the
 /// verdicts).
-pub fn detectable_lines(claims: &[ClaimResult], study_max_seeds: usize) -> Vec<String> {
+pub fn detectable_lines(data: &StudyData, claims: &[ClaimResult]) -> Vec<String> {
+    let study_max_seeds = data
+        .spec
+        .as_ref()
+        .and_then(|s| s.seeds.looks().last().copied())
+        .unwrap_or(0);
     claims
         .iter()
         .filter_map(|c| {

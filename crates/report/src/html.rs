@@ -138,13 +138,9 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
             );
         }
         h.push_str("</table>");
-        let max = d
-            .spec
-            .as_ref()
-            .map_or(0, |s| s.seeds.looks().last().copied().unwrap_or(0));
-        let lines = crate::claims::detectable_lines(&r.claims, max);
+        let lines = crate::claims::detectable_lines(d, &r.claims);
         if !lines.is_empty() {
-            h.push_str("<p>What these seeds can detect (80% power; σ is the sd of the per-seed differences):</p><ul>");
+            let _ = write!(h, "<p>{}</p><ul>", esc(crate::claims::DETECTABLE_HEADING));
             for l in lines {
                 let _ = write!(h, "<li>{}</li>", esc(&l));
             }

@@ -112,13 +112,9 @@ pub fn render(r: &Report, refs: &References) -> String {
                 esc(&row[6])
             );
         }
-        let max = d
-            .spec
-            .as_ref()
-            .map_or(0, |s| s.seeds.looks().last().copied().unwrap_or(0));
-        let lines = crate::claims::detectable_lines(&r.claims, max);
+        let lines = crate::claims::detectable_lines(d, &r.claims);
         if !lines.is_empty() {
-            let _ = writeln!(md, "\nWhat these seeds can detect (80% power; σ is the sd of the per-seed differences):\n");
+            let _ = writeln!(md, "\n{}\n", crate::claims::DETECTABLE_HEADING);
             for l in lines {
                 let _ = writeln!(md, "- {}", esc(&l));
             }

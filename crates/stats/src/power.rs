@@ -66,36 +66,43 @@ fn bounds(design: &Design, u: f64, shared: bool) -> Vec<f64> {
     paths.boundaries(&design.looks, &made, u)
 }
 
-fn smallest_effect(design: &Design, level: f64, power: f64, shared: bool) -> f64 {
-    let c = bounds(design, level, shared);
-    let need: Vec<f64> = paths(&design.looks)
+/// The `power` quantile over simulated studies of the smallest target each study reaches
+/// at some look: `need(mean, sd, n, c)` is what look (n pairs, critical value c) needs.
+fn smallest(
+    design: &Design,
+    u: f64,
+    power: f64,
+    shared: bool,
+    need: impl Fn(f64, f64, usize, f64) -> f64,
+) -> f64 {
+    let c = bounds(design, u, shared);
+    let per_study: Vec<f64> = paths(&design.looks)
         .iter()
         .map(|p| {
             p.iter()
                 .zip(&design.looks)
                 .zip(&c)
                 .filter(|(_, c)| c.is_finite())
-                .map(|(((mean, sd), &n), c)| c * sd / (n as f64).sqrt() - mean)
+                .map(|(((mean, sd), &n), &c)| need(*mean, *sd, n, c))
                 .fold(f64::INFINITY, f64::min)
         })
         .collect();
-    quantile(need, power)
+    quantile(per_study, power)
 }
 
+/// Directional: reproduced at a look once δ ≥ c·s/√n − z̄.
+fn smallest_effect(design: &Design, level: f64, power: f64, shared: bool) -> f64 {
+    smallest(design, level, power, shared, |mean, sd, n, c| {
+        c * sd / (n as f64).sqrt() - mean
+    })
+}
+
+/// Equivalence with no difference: declared at a look once Δ > |z̄| + c·s/√n (90% interval).
 fn smallest_margin(design: &Design, level: f64, power: f64, shared: bool) -> f64 {
-    let c = bounds(design, interval_level(true, level), shared);
-    let need: Vec<f64> = paths(&design.looks)
-        .iter()
-        .map(|p| {
-            p.iter()
-                .zip(&design.looks)
-                .zip(&c)
-                .filter(|(_, c)| c.is_finite())
-                .map(|(((mean, sd), &n), c)| mean.abs() + c * sd / (n as f64).sqrt())
-                .fold(f64::INFINITY, f64::min)
-        })
-        .collect();
-    quantile(need, power)
+    let u = interval_level(true, level);
+    smallest(design, u, power, shared, |mean, sd, n, c| {
+        mean.abs() + c * sd / (n as f64).sqrt()
+    })
 }
 
 /// The smallest true effect (in σ) that a directional claim under `design` reproduces with

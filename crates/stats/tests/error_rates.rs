@@ -253,25 +253,34 @@ fn power_and_seeds_used_match_the_documentation() {
     }
 }
 
-/// Five null claims sharing one baseline (their differences are correlated through it):
-/// Holm keeps the family-wise error rate at α.
-#[test]
-fn holm_keeps_the_family_wise_rate_with_a_shared_baseline() {
-    let design = Design::sequential(3, 9, 2, ALPHA);
-    let studies = 4_000;
-    let mut rng = Rng::new(4242);
+/// The family-wise error rate of `claims` null claims sharing one baseline (their
+/// differences are correlated through it), decided together under Holm at every look of
+/// `design`, futility off. With `Some(fail)` each run fails with that probability (a failed
+/// baseline run loses that seed's pair in every claim); with `None` no failure is drawn.
+fn holm_family_error(
+    claims: usize,
+    design: &Design,
+    studies: usize,
+    seed: u64,
+    fail: Option<f64>,
+) -> (f64, f64) {
+    let survives = |rng: &mut Rng| fail.is_none_or(|f| rng.uniform() >= f);
+    let mut rng = Rng::new(seed);
     let mut any = 0;
     for _ in 0..studies {
-        let mut pairs: Vec<Vec<Option<f64>>> = vec![Vec::new(); 5];
-        let mut decided = [false; 5];
+        let mut pairs: Vec<Vec<Option<f64>>> = vec![Vec::new(); claims];
+        let mut decided = vec![false; claims];
         for &n in &design.looks {
             while pairs[0].len() < n {
                 let base = rng.normal();
+                let base_ok = survives(&mut rng);
                 for p in pairs.iter_mut() {
-                    p.push(Some(rng.normal() - base));
+                    let v = rng.normal();
+                    let ok = base_ok && survives(&mut rng);
+                    p.push(ok.then_some(v - base));
                 }
             }
-            let claims: Vec<ClaimData> = pairs
+            let data: Vec<ClaimData> = pairs
                 .iter()
                 .map(|p| ClaimData {
                     expect: Expect::Higher,
@@ -280,7 +289,8 @@ fn holm_keeps_the_family_wise_rate_with_a_shared_baseline() {
                     design: design.clone(),
                 })
                 .collect();
-            let r = decide_with(&claims, ALPHA, options(false));
+            // A decision is never taken back, so "decided at some look" is the rate.
+            let r = decide_with(&data, ALPHA, options(false));
             for (d, a) in decided.iter_mut().zip(&r) {
                 *d |= matches!(
                     a.decision,
@@ -290,7 +300,14 @@ fn holm_keeps_the_family_wise_rate_with_a_shared_baseline() {
         }
         any += usize::from(decided.iter().any(|&d| d));
     }
-    let (p, se) = rate(any, studies);
+    rate(any, studies)
+}
+
+/// Five null claims sharing one baseline: Holm keeps the family-wise error rate at α.
+#[test]
+fn holm_keeps_the_family_wise_rate_with_a_shared_baseline() {
+    let design = Design::sequential(3, 9, 2, ALPHA);
+    let (p, se) = holm_family_error(5, &design, 4_000, 4242, None);
     eprintln!("5 null claims, shared baseline, Holm: family-wise error {p:.4}");
     assert!(p <= ALPHA + 3.5 * se, "{p}");
 }
@@ -425,47 +442,8 @@ fn failed_runs_keep_the_error_rate() {
 #[test]
 fn failed_runs_keep_the_family_wise_rate_under_holm() {
     let design = Design::sequential(3, 6, 1, ALPHA);
-    let studies = 4_000;
     for (i, fail) in [0.0, 0.10, 0.20].into_iter().enumerate() {
-        let mut rng = Rng::new(6_000 + i as u64);
-        let mut any = 0;
-        for _ in 0..studies {
-            let mut pairs: Vec<Vec<Option<f64>>> = vec![Vec::new(); 4];
-            let mut decided = [false; 4];
-            let mut open = [true; 4];
-            for &n in &design.looks {
-                while pairs[0].len() < n {
-                    let base = rng.normal();
-                    let base_ok = rng.uniform() >= fail;
-                    for p in pairs.iter_mut() {
-                        let v = rng.normal();
-                        let ok = base_ok && rng.uniform() >= fail;
-                        p.push(ok.then_some(v - base));
-                    }
-                }
-                let claims: Vec<ClaimData> = pairs
-                    .iter()
-                    .map(|p| ClaimData {
-                        expect: Expect::Higher,
-                        margin: 1.0,
-                        pairs: p.clone(),
-                        design: design.clone(),
-                    })
-                    .collect();
-                let r = decide_with(&claims, ALPHA, options(false));
-                for ((d, o), a) in decided.iter_mut().zip(open.iter_mut()).zip(&r) {
-                    if *o {
-                        *d |= matches!(
-                            a.decision,
-                            Decision::Reproduced { .. } | Decision::Contradicted { .. }
-                        );
-                        *o = !a.decision.is_final();
-                    }
-                }
-            }
-            any += usize::from(decided.iter().any(|&d| d));
-        }
-        let (p, se) = rate(any, studies);
+        let (p, se) = holm_family_error(4, &design, 4_000, 6_000 + i as u64, Some(fail));
         eprintln!("4 null claims, shared baseline, Holm, {fail} of runs failing: family-wise error {p:.4} (SE {se:.4})");
         assert!(p <= ALPHA + 3.5 * se, "{fail}: {p}");
     }
