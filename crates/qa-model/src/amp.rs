@@ -6,7 +6,7 @@
 //! `aten/src/ATen/autocast_mode.cpp`), and where we differ:
 //! - **half** ("lower precision" list): `linear`/`matmul`/`bmm` — every Linear, the
 //!   attention scores `q·kᵀ` and the context `probs·v`. Inputs and weights are cast to the
-//!   half type, the output is half. [`linear`] and [`matmul`] here.
+//!   half type, the output is half. [`crate::nn::linear`] and [`crate::nn::matmul`].
 //! - **f32** ("float32" list): `softmax`, `layer_norm`, `log_softmax`/`cross_entropy` (the
 //!   loss), `exp`, `sum` and the other reductions: their inputs are cast up first.
 //!   [`to_f32`] before each.
@@ -38,51 +38,6 @@ pub fn dtype(half: Half) -> FloatDType {
     match half {
         Half::F16 => FloatDType::F16,
         Half::Bf16 => FloatDType::BF16,
-    }
-}
-
-/// `x · w + b` of a Linear, in the autocast type when there is one. Inputs of rank 3 and
-/// more are flattened to rows first: burn's Linear on [batch, seq, in] computes the
-/// weight gradient as one matmul per batch item and sums them serially; on rows it is
-/// one GEMM that uses every core.
-pub fn linear<B: Backend, const D: usize>(
-    l: &burn::nn::Linear<B>,
-    x: Tensor<B, D>,
-    ac: Autocast,
-) -> Tensor<B, D> {
-    if D > 2 {
-        let dims = x.dims();
-        let rows = dims[..D - 1].iter().product::<usize>();
-        let y = linear(l, x.reshape([rows, dims[D - 1]]), ac);
-        let mut out = dims;
-        out[D - 1] = y.dims()[1];
-        return y.reshape(out);
-    }
-    match ac {
-        None if D == 2 => {
-            let mut dims = x.dims();
-            let y = crate::fused::linear_rows(l, x.reshape([dims[0], dims[1]]));
-            dims[D - 1] = y.dims()[1];
-            y.reshape(dims)
-        }
-        None => l.forward(x),
-        Some(h) => burn::tensor::module::linear(
-            x.cast(h),
-            l.weight.val().cast(h),
-            l.bias.as_ref().map(|b| b.val().cast(h)),
-        ),
-    }
-}
-
-/// `a · b` in the autocast type when there is one.
-pub fn matmul<B: Backend, const D: usize>(
-    a: Tensor<B, D>,
-    b: Tensor<B, D>,
-    ac: Autocast,
-) -> Tensor<B, D> {
-    match ac {
-        None => a.matmul(b),
-        Some(h) => a.cast(h).matmul(b.cast(h)),
     }
 }
 

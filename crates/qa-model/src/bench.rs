@@ -14,10 +14,10 @@ use crate::amp::{self, GradScaler};
 use crate::data::batch;
 use crate::error::Result;
 use crate::model::QaModel;
+use crate::optim::no_decay_ids;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::presets::preset_config;
 use crate::step::{for_eval, optimizer_step, StepInputs};
-use crate::train::no_decay_ids;
 use crate::weights::WeightSource;
 
 /// What to measure.
@@ -95,7 +95,7 @@ pub fn train_step_throughput<B: AutodiffBackend>(
             epsilon: 1e-8,
             weight_decay: 0.0,
         },
-        no_decay_ids(&model),
+        no_decay_ids(&model, &config)?,
     );
     let mut scaler = b.precision.scales_loss().then(GradScaler::default);
     let (n, seq) = (b.batch, b.seq.max(4));

@@ -78,9 +78,7 @@ pub fn write_model_files<B: Backend>(
 ) -> Result<()> {
     let exported = model.export(config)?;
     write_safetensors(&out.join("model.safetensors"), &exported.tensors)?;
-    let json = serde_json::to_string_pretty(&config.to_json())
-        .map_err(|e| ModelError::Invalid(e.to_string()))?;
-    spec::atomic::write_file(&out.join("config.json"), json.as_bytes())?;
+    spec::atomic::write_json(&out.join("config.json"), &config.to_json())?;
     if let Some(src) = tokenizer_dir {
         for f in TOKENIZER_FILES {
             let from = src.join(f);

@@ -5,7 +5,8 @@
 //! - [`config`]: HF `config.json`, and which keys the QA model reads ([`config::key_effect`]).
 //! - [`weights`]: safetensors / sharded / `pytorch_model.bin` in, safetensors out.
 //! - [`hf_names`]: the HF parameter names, written once (build, export, optimizer state).
-//! - [`nn`], [`model`]: the network.
+//! - [`nn`], [`layer_norm`], [`model`]: the network, and the QA loss ([`model::qa_loss`]).
+//! - [`amp`]: mixed precision's type rules and loss scaling.
 //! - [`checkpoint`]: model directories (config + weights + tokenizer) in and out.
 //! - [`fused`]: fused CPU ops (attention softmax, dropout, LayerNorm, GELU, AdamW) with
 //!   their own backward on flex; other backends take the decomposition.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod fused;
 pub mod hf_names;
+pub mod layer_norm;
 pub mod model;
 pub mod nn;
 pub mod optim;

@@ -22,8 +22,9 @@ use crate::config::{Activation, Arch, ModelConfig};
 use crate::error::Result;
 use crate::fused::{self, DropoutSite};
 use crate::hf_names::{LayerNames, ModelNames};
-use crate::nn::{activate, Builder, Exporter, LayerNorm, ParamWalker};
+use crate::nn::{self, activate, Builder, Exporter, LayerNorm, ParamWalker};
 use crate::weights::{LoadReport, WeightSource};
+use burn::tensor::activation::log_softmax;
 
 /// Added to attention scores at padding positions (HF uses the dtype's minimum).
 const MASK_VALUE: f32 = f32::MIN;
@@ -107,10 +108,10 @@ impl<B: Backend> TransformerLayer<B> {
     ) -> Tensor<B, 3> {
         let head_dim = x.dims()[2] / self.heads;
         let split = |t: Tensor<B, 3>| fused::split_heads(t, self.heads);
-        let q = split(amp::linear(&self.query, x.clone(), ac));
-        let k = split(amp::linear(&self.key, x.clone(), ac));
-        let v = split(amp::linear(&self.value, x.clone(), ac));
-        let scores = amp::matmul(q, k.swap_dims(2, 3), ac);
+        let q = split(nn::linear(&self.query, x.clone(), ac));
+        let k = split(nn::linear(&self.key, x.clone(), ac));
+        let v = split(nn::linear(&self.value, x.clone(), ac));
+        let scores = nn::matmul(q, k.swap_dims(2, 3), ac);
         let probs = fused::attention_probs(
             scores,
             mask,
@@ -118,16 +119,16 @@ impl<B: Backend> TransformerLayer<B> {
             &self.attention_dropout,
             dropout.attention_probs,
         );
-        let context = fused::merge_heads(amp::matmul(probs, v, ac));
+        let context = fused::merge_heads(nn::matmul(probs, v, ac));
         let attn = fused::residual_layer_norm(
-            amp::linear(&self.attention_dense, context, ac),
+            nn::linear(&self.attention_dense, context, ac),
             x,
             &self.attention_layer_norm,
             Some((&self.hidden_dropout, dropout.attention_output)),
         );
-        let ff = amp::linear(
+        let ff = nn::linear(
             &self.ffn_output,
-            activate(self.activation, amp::linear(&self.ffn, attn.clone(), ac)),
+            activate(self.activation, nn::linear(&self.ffn, attn.clone(), ac)),
             ac,
         );
         fused::residual_layer_norm(
@@ -187,6 +188,23 @@ pub struct QaModel<B: Backend> {
 pub struct QaOutput<B: Backend> {
     pub start_logits: Tensor<B, 2>,
     pub end_logits: Tensor<B, 2>,
+}
+
+/// The QA loss `BertForQuestionAnswering.forward` computes from its logits: the mean of the
+/// start and end cross-entropies, `(start_loss + end_loss) / 2` (labels are in range here:
+/// the features point unanswerable windows at [CLS], so HF's clamp to `ignored_index` never
+/// applies).
+pub fn qa_loss<B: Backend>(
+    start_logits: Tensor<B, 2>,
+    end_logits: Tensor<B, 2>,
+    start: Tensor<B, 1, Int>,
+    end: Tensor<B, 1, Int>,
+) -> Tensor<B, 1> {
+    let ce = |logits: Tensor<B, 2>, target: Tensor<B, 1, Int>| {
+        let lp = log_softmax(logits, 1);
+        lp.gather(1, target.unsqueeze_dim(1)).mean().neg()
+    };
+    (ce(start_logits, start) + ce(end_logits, end)) / 2.0
 }
 
 /// A batch of model inputs (int tensors [batch, seq]).
@@ -294,7 +312,7 @@ impl<B: Backend> QaModel<B> {
         let x = fused::dropout(x, &emb.dropout, DropoutSite { key, site: 0 });
         let ac = self.autocast;
         let mut x = match &self.embedding_hidden_mapping_in {
-            Some(m) => amp::linear(m, x, ac),
+            Some(m) => nn::linear(m, x, ac),
             None => x,
         };
         let mask = additive_mask(batch.attention_mask);
@@ -302,7 +320,7 @@ impl<B: Backend> QaModel<B> {
             x = self.layers[i].forward(x, mask.clone(), ac, LayerDropout::at(key, position));
         }
         // Half under mixed precision; the loss and evaluation read them in f32.
-        let logits = amp::to_f32(amp::linear(&self.qa_outputs, x, ac), ac); // [b, s, 2]
+        let logits = amp::to_f32(nn::linear(&self.qa_outputs, x, ac), ac); // [b, s, 2]
         let start_logits = logits.clone().slice([0..b, 0..s, 0..1]).reshape([b, s]);
         let end_logits = logits.slice([0..b, 0..s, 1..2]).reshape([b, s]);
         QaOutput {

@@ -6,32 +6,61 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, Param};
+use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorData};
 
+pub use crate::layer_norm::LayerNorm;
+
+use crate::amp::Autocast;
 use crate::config::Activation;
 use crate::error::{ModelError, Result};
 use crate::hf_names::HfName;
 use crate::weights::{HostTensor, WeightSource};
 
-/// HF `nn.LayerNorm` over the last dimension.
-#[derive(Module, Debug)]
-pub struct LayerNorm<B: Backend> {
-    pub weight: Param<Tensor<B, 1>>,
-    pub bias: Param<Tensor<B, 1>>,
-    #[module(skip)]
-    pub eps: f64,
+/// `x · w + b` of a Linear, in the autocast type when there is one. Inputs of rank 3 and
+/// more are flattened to rows first: burn's Linear on [batch, seq, in] computes the
+/// weight gradient as one matmul per batch item and sums them serially; on rows it is
+/// one GEMM that uses every core.
+pub fn linear<B: Backend, const D: usize>(
+    l: &burn::nn::Linear<B>,
+    x: Tensor<B, D>,
+    ac: Autocast,
+) -> Tensor<B, D> {
+    if D > 2 {
+        let dims = x.dims();
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let y = linear(l, x.reshape([rows, dims[D - 1]]), ac);
+        let mut out = dims;
+        out[D - 1] = y.dims()[1];
+        return y.reshape(out);
+    }
+    match ac {
+        None if D == 2 => {
+            let mut dims = x.dims();
+            let y = crate::fused::linear_rows(l, x.reshape([dims[0], dims[1]]));
+            dims[D - 1] = y.dims()[1];
+            y.reshape(dims)
+        }
+        None => l.forward(x),
+        Some(h) => burn::tensor::module::linear(
+            x.cast(h),
+            l.weight.val().cast(h),
+            l.bias.as_ref().map(|b| b.val().cast(h)),
+        ),
+    }
 }
 
-impl<B: Backend> LayerNorm<B> {
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let mean = x.clone().mean_dim(D - 1);
-        let centered = x - mean;
-        let var = centered.clone().powi_scalar(2).mean_dim(D - 1);
-        let normed = centered / (var + self.eps).sqrt();
-        normed * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+/// `a · b` in the autocast type when there is one.
+pub fn matmul<B: Backend, const D: usize>(
+    a: Tensor<B, D>,
+    b: Tensor<B, D>,
+    ac: Autocast,
+) -> Tensor<B, D> {
+    match ac {
+        None => a.matmul(b),
+        Some(h) => a.cast(h).matmul(b.cast(h)),
     }
 }
 

@@ -10,6 +10,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::model::QaModel;
+use crate::nn::{LayerNorm, ParamWalker};
+
 /// HF `get_linear_schedule_with_warmup`: the multiplier of the base learning rate at
 /// optimizer step `step` (0-based; HF's first update uses `lambda(0)`, i.e. 0 with warmup).
 pub fn linear_schedule(step: usize, warmup: usize, total: usize) -> f64 {
@@ -245,6 +250,35 @@ pub fn step<B: AutodiffBackend, M: AutodiffModule<B>>(
     )
 }
 
+/// The parameters HF Trainer exempts from weight decay (`Trainer.get_decay_parameter_names`):
+/// every bias and every LayerNorm parameter, found by walking the model's parameters (the
+/// walk that names them for checkpoints and optimizer state).
+pub fn no_decay_ids<B: Backend>(
+    model: &QaModel<B>,
+    config: &ModelConfig,
+) -> Result<HashSet<ParamId>> {
+    struct NoDecay(HashSet<ParamId>);
+    impl<B: Backend> ParamWalker<B> for NoDecay {
+        fn linear(&mut self, _: String, l: &burn::nn::Linear<B>) -> Result<()> {
+            if let Some(b) = &l.bias {
+                self.0.insert(b.id);
+            }
+            Ok(())
+        }
+        fn layer_norm(&mut self, _: String, n: &LayerNorm<B>) -> Result<()> {
+            self.0.insert(n.weight.id);
+            self.0.insert(n.bias.id);
+            Ok(())
+        }
+        fn embedding(&mut self, _: String, _: &burn::nn::Embedding<B>) -> Result<()> {
+            Ok(())
+        }
+    }
+    let mut walker = NoDecay(HashSet::new());
+    model.walk(config, &mut walker)?;
+    Ok(walker.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +294,36 @@ mod tests {
         assert_eq!(linear_schedule(2, 4, 10), 0.5);
         assert_eq!(linear_schedule(4, 4, 10), 1.0);
         assert_eq!(linear_schedule(7, 4, 10), 0.5);
+    }
+
+    /// HF Trainer's rule by name: no decay for every `*.bias` and every LayerNorm parameter
+    /// (BERT's `LayerNorm`, ALBERT's `LayerNorm` and `full_layer_layer_norm`); every other
+    /// parameter decays.
+    #[test]
+    fn no_decay_is_every_bias_and_layer_norm_parameter() {
+        use crate::backend::CpuBackend;
+        use crate::nn::ParamNames;
+        use crate::weights::WeightSource;
+        use spec::Preset;
+        for (preset, albert) in [(Preset::Tiny, false), (Preset::AlbertTiny, true)] {
+            let config = crate::presets::preset_config(preset, albert, 64).unwrap();
+            let mut source = WeightSource::empty(config.arch.prefix());
+            let (model, _) =
+                QaModel::<CpuBackend>::build(&config, &mut source, &Default::default()).unwrap();
+            let exempt = no_decay_ids(&model, &config).unwrap();
+            let mut names = ParamNames::default();
+            model.walk(&config, &mut names).unwrap();
+            let mut decayed = 0;
+            for (id, name) in &names.names {
+                let by_name = name.ends_with(".bias")
+                    || name.contains("layer_norm.")
+                    || name.contains("LayerNorm.");
+                assert_eq!(exempt.contains(id), by_name, "{preset:?}: {name}");
+                decayed += usize::from(!by_name);
+            }
+            assert!(decayed > 0 && exempt.len() > 0, "{preset:?}");
+            assert_eq!(exempt.len() + decayed, names.names.len(), "{preset:?}");
+        }
     }
 }
 

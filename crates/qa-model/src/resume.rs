@@ -10,15 +10,14 @@ use std::path::Path;
 use burn::module::{AutodiffModule, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use qa_data::rng::SplitMix64;
-use serde_json::json;
 
 use spec::protocol::files;
 
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::model::QaModel;
+use crate::optim::no_decay_ids;
 use crate::optim::{AdamW, AdamWConfig};
-use crate::train::{no_decay_ids, write_json_atomically};
 use crate::weights::{read_safetensors, write_safetensors, WeightSource};
 
 /// Where an interrupted run stands; saved with the model and optimizer moments in
@@ -89,7 +88,7 @@ pub(crate) fn save_train_state<B: AutodiffBackend>(
             &tmp.join("optimizer.safetensors"),
             &opt.export_moments(&names)?,
         )?;
-        write_json_atomically(&tmp.join("state.json"), &json!(state))
+        Ok(spec::atomic::write_json(&tmp.join("state.json"), state)?)
     })
 }
 
@@ -128,7 +127,7 @@ pub(crate) fn restore<B: AutodiffBackend>(
             report.initialised.join(", ")
         )));
     }
-    let mut opt = AdamW::new(opt_config, no_decay_ids(&model));
+    let mut opt = AdamW::new(opt_config, no_decay_ids(&model, config)?);
     let moments = read_safetensors(&state_dir.join("optimizer.safetensors"))?;
     let ids = param_ids(&model, config)?
         .into_iter()

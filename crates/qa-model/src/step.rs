@@ -12,9 +12,8 @@ use qa_data::features::Feature;
 use crate::amp::GradScaler;
 use crate::data::{batch, labels};
 use crate::fused::forward_key;
-use crate::model::QaModel;
+use crate::model::{qa_loss, QaModel};
 use crate::optim::{step, AdamW};
-use crate::train::qa_loss;
 
 /// Consecutive overflow steps after which an f16 run counts as diverged: the scale has
 /// been halved that many times (2^16 → 2^-34), so the gradients are not coming back.

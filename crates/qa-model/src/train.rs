@@ -17,20 +17,17 @@
 //! points), one optimizer step (`crate::step`, where precision lives), evaluation and
 //! checkpointing ([`Run`]).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{Module, ParamId};
-use burn::tensor::activation::log_softmax;
+use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor};
 use qa_data::decode::DecodeConfig;
 use qa_data::features::{build_features, Feature, FeatureConfig, Split};
 use qa_data::squad::Dataset;
 use qa_data::tokenizer::{BertTokenizer, BertTokenizerOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 use spec::protocol::{files, MetricLine, MetricsFile, Outcome, TrialResult};
 use spec::{TrainSpec, TrialConfig};
 
@@ -40,7 +37,7 @@ use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::eval::{evaluate_model, EvalPadding, EvalResult};
 use crate::model::QaModel;
-use crate::optim::{linear_schedule, AdamW, AdamWConfig};
+use crate::optim::{linear_schedule, no_decay_ids, AdamW, AdamWConfig};
 use crate::presets::preset_config;
 use crate::resume::{epoch_order, restore, save_train_state, Restored, ResumeState};
 use crate::step::{for_eval, optimizer_step, StepInputs, StepOutcome, MAX_CONSECUTIVE_OVERFLOWS};
@@ -113,7 +110,7 @@ fn write_checkpoint<B: Backend>(
             let dst = dir.join("vocab.txt");
             std::fs::copy(vocab, &dst).map_err(|e| ModelError::io(vocab, e))?;
             let casing = json!({"do_lower_case": trial.model.do_lower_case.unwrap_or(true)});
-            write_json_atomically(&dir.join("tokenizer_config.json"), &casing)?;
+            spec::atomic::write_json(&dir.join("tokenizer_config.json"), &casing)?;
         }
         Ok(())
     })
@@ -128,61 +125,6 @@ impl MetricsLog {
             .write(line)
             .map_err(|e| ModelError::io(self.0.path(), e))
     }
-}
-
-pub(crate) fn write_json_atomically(path: &Path, v: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| ModelError::Invalid(e.to_string()))?;
-    Ok(spec::atomic::write_file(path, text.as_bytes())?)
-}
-
-/// Ids of biases and LayerNorm parameters: no weight decay for them (HF's grouping).
-pub fn no_decay_ids<B: Backend>(m: &QaModel<B>) -> HashSet<ParamId> {
-    let mut ids = HashSet::new();
-    let mut linear = |l: &burn::nn::Linear<B>| {
-        if let Some(b) = &l.bias {
-            ids.insert(b.id);
-        }
-    };
-    if let Some(l) = &m.embedding_hidden_mapping_in {
-        linear(l);
-    }
-    linear(&m.qa_outputs);
-    for layer in &m.layers {
-        for l in [
-            &layer.query,
-            &layer.key,
-            &layer.value,
-            &layer.attention_dense,
-            &layer.ffn,
-            &layer.ffn_output,
-        ] {
-            linear(l);
-        }
-    }
-    let mut norms = vec![&m.embeddings.layer_norm];
-    for layer in &m.layers {
-        norms.push(&layer.attention_layer_norm);
-        norms.push(&layer.output_layer_norm);
-    }
-    for n in norms {
-        ids.insert(n.weight.id);
-        ids.insert(n.bias.id);
-    }
-    ids
-}
-
-/// Mean cross-entropy of start and end logits (HF's `(start_loss + end_loss) / 2`).
-pub fn qa_loss<B: Backend>(
-    start_logits: Tensor<B, 2>,
-    end_logits: Tensor<B, 2>,
-    start: Tensor<B, 1, Int>,
-    end: Tensor<B, 1, Int>,
-) -> Tensor<B, 1> {
-    let ce = |logits: Tensor<B, 2>, target: Tensor<B, 1, Int>| {
-        let lp = log_softmax(logits, 1);
-        lp.gather(1, target.unsqueeze_dim(1)).mean().neg()
-    };
-    (ce(start_logits, start) + ce(end_logits, end)) / 2.0
 }
 
 /// Outcome of [`train`]: the protocol's `result.json` ([`TrialResult`]).
@@ -361,7 +303,7 @@ pub fn train_until<B: AutodiffBackend>(
             epsilon: t.adam_epsilon,
             weight_decay: t.weight_decay,
         },
-        no_decay_ids(&model),
+        no_decay_ids(&model, &config)?,
     );
     let state = match restore::<B>(&out.join(files::TRAIN_STATE), &config, opt.config, device)? {
         Some(Restored {
@@ -590,7 +532,7 @@ impl Run<'_> {
             r.scores.em,
             r.scores.f1
         );
-        write_json_atomically(&self.out.join(files::PREDICTIONS), &json!(r.predictions))?;
+        spec::atomic::write_json(&self.out.join(files::PREDICTIONS), &json!(r.predictions))?;
         self.last_eval = Some(r);
         Ok(())
     }

@@ -51,6 +51,15 @@ fn parent(path: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Replaces `path` with `value` as pretty-printed JSON: all or nothing.
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), FileError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| FileError {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    write_file(path, text.as_bytes())
+}
+
 /// Replaces `path` with `bytes`: all or nothing.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let partial = sibling(path, ".partial");

@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod device;
+pub mod error;
 pub mod model_config;
 pub mod model_keys;
 pub mod program;

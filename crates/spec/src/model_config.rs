@@ -13,10 +13,27 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::error::SpecError;
 use crate::model_keys::{key_effect, Arch, KeyEffect};
-use crate::trial::{Preset, SpecError};
+
+/// Model presets for runs without pretrained weights (random init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// BERT, 2 layers, hidden 128, 2 heads.
+    Tiny,
+    /// BERT, 4 layers, hidden 256, 4 heads.
+    Mini,
+    /// BERT, 4 layers, hidden 512, 8 heads.
+    Small,
+    /// BERT-base shape (12 layers, hidden 768, 12 heads), for throughput measurements.
+    Base,
+    /// ALBERT, embedding 64, hidden 128, 2 layers sharing one group, 2 heads.
+    AlbertTiny,
+}
 
 type Result<T> = std::result::Result<T, SpecError>;
 

@@ -130,11 +130,7 @@ pub struct TrialResult {
 impl TrialResult {
     /// Writes `dir/result.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), FileError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| FileError {
-            path: dir.join(files::RESULT),
-            source: std::io::Error::other(e),
-        })?;
-        atomic::write_file(&dir.join(files::RESULT), text.as_bytes())
+        atomic::write_json(&dir.join(files::RESULT), self)
     }
 
     /// The numbers of `details.metrics` (what a program trial reported beyond the fixed

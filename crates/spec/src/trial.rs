@@ -12,39 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::device::Device;
+pub use crate::error::SpecError;
+pub use crate::model_config::Preset;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("{path}: {message}")]
-    Parse { path: String, message: String },
-    /// A HF config.json (or a preset's config with overrides) that cannot describe a model.
-    #[error("{path}: {message}")]
-    Config { path: String, message: String },
-    #[error("{path}: key {key}: {message}")]
-    Invalid {
-        path: String,
-        key: String,
-        message: String,
-    },
-}
-
-/// Model presets for runs without pretrained weights (random init).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// BERT, 2 layers, hidden 128, 2 heads.
-    Tiny,
-    /// BERT, 4 layers, hidden 256, 4 heads.
-    Mini,
-    /// BERT, 4 layers, hidden 512, 8 heads.
-    Small,
-    /// BERT-base shape (12 layers, hidden 768, 12 heads), for throughput measurements.
-    Base,
-    /// ALBERT, embedding 64, hidden 128, 2 layers sharing one group, 2 heads.
-    AlbertTiny,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,7 @@ pub mod check_logits;
 pub mod data;
 pub mod device;
 pub mod export;
+pub mod launch;
 pub mod plan;
 pub mod predict;
 pub mod report;

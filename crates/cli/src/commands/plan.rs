@@ -9,6 +9,8 @@ use runner::Plan;
 use serde_json::json;
 use spec::Study;
 
+use crate::commands::launch;
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The study YAML (see docs/experiment-format.md).
@@ -20,13 +22,13 @@ pub struct PlanArgs {
     #[arg(long)]
     pub no_check_files: bool,
     /// With slurm: print the sbatch script `sweep run --executor slurm` would submit.
-    #[arg(long, value_enum, default_value_t = crate::commands::run::Executor::Local)]
-    pub executor: crate::commands::run::Executor,
+    #[arg(long, value_enum, default_value_t = launch::Executor::Local)]
+    pub executor: launch::Executor,
     /// Where trial folders would go (for the script's paths).
     #[arg(long, default_value = "results")]
     pub workdir: PathBuf,
     #[command(flatten)]
-    pub slurm: crate::commands::run::SlurmArgs,
+    pub slurm: launch::SlurmArgs,
 }
 
 /// Parses, expands and (unless told not to) checks a study's inputs.
@@ -44,9 +46,9 @@ pub fn load(path: &Path, check_files: bool) -> anyhow::Result<Plan> {
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let plan = load(&args.study, !args.no_check_files)?;
-    if args.executor == crate::commands::run::Executor::Slurm {
+    if args.executor == launch::Executor::Slurm {
         let spec = args.slurm.merged(&plan.study)?;
-        let cmd = crate::commands::run::trial_command()?;
+        let cmd = launch::trial_command()?;
         print!(
             "{}",
             runner::slurm::preview_script(&plan, &args.workdir, &spec, &cmd)?

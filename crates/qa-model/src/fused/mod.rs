@@ -31,7 +31,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::nn::LayerNorm;
+use crate::layer_norm::LayerNorm;
 
 /// Where a dropout is applied, and the key of the forward pass it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
 use qa_model::backend::{wgpu_adapters, CpuBackend, WgpuBackend, WgpuUnfused};
 use qa_model::checkpoint::{load_model_dir, save_model_dir};
-use qa_model::train::{qa_loss, train, train_until, TrainStatus};
+use qa_model::model::qa_loss;
+use qa_model::train::{train, train_until, TrainStatus};
 use serde_json::{json, Map, Value};
 use spec::TrialConfig;
 
