@@ -321,7 +321,7 @@ mod tests {
                 assert_eq!(exempt.contains(id), by_name, "{preset:?}: {name}");
                 decayed += usize::from(!by_name);
             }
-            assert!(decayed > 0 && exempt.len() > 0, "{preset:?}");
+            assert!(decayed > 0 && !exempt.is_empty(), "{preset:?}");
             assert_eq!(exempt.len() + decayed, names.names.len(), "{preset:?}");
         }
     }
