@@ -188,6 +188,8 @@ impl std::fmt::Debug for Target<'_> {
 /// What a run saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    /// The unmutated real inputs, all accepted (checked before the cases).
+    pub seeds_accepted: usize,
     pub tried: usize,
     pub accepted: usize,
     pub rejected: usize,
@@ -201,8 +203,23 @@ pub fn run<F>(target: Target<'_>, must_name: &str, check: F) -> Report
 where
     F: Fn(&[u8]) -> Verdict + Send + Sync + 'static,
 {
+    // The unmutated real inputs first: each must be accepted, so a loader that rejects
+    // everything (and would pass every case below with a well-named error) fails here.
+    for (i, seed) in target.seeds.iter().enumerate() {
+        if let Verdict::Rejected(msg) = check(seed) {
+            fail(
+                &target,
+                i,
+                seed,
+                &format!("real input {i} (unmutated) was rejected: {msg}"),
+            );
+        }
+    }
     let check = Arc::new(check);
-    let mut report = Report::default();
+    let mut report = Report {
+        seeds_accepted: target.seeds.len(),
+        ..Report::default()
+    };
     let n = cases();
     for i in 0..n {
         let mut rng = Rng::new(0x5EED ^ (i as u64) ^ hash(target.name));
@@ -262,8 +279,8 @@ where
         report.tried += 1;
     }
     eprintln!(
-        "fuzz {}: {} inputs, {} accepted, {} rejected with an error naming the file; no panic, no hang",
-        target.name, report.tried, report.accepted, report.rejected
+        "fuzz {}: {} real inputs accepted as they are; {} fuzzed inputs, {} accepted, {} rejected with an error naming the file; no panic, no hang",
+        target.name, report.seeds_accepted, report.tried, report.accepted, report.rejected
     );
     report
 }
@@ -315,6 +332,24 @@ mod tests {
                 },
                 "f",
                 |_| -> Verdict { panic!("boom") },
+            )
+        });
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_loader_that_rejects_everything_fails_the_run() {
+        let r = std::panic::catch_unwind(|| {
+            run(
+                Target {
+                    name: "rejects-all",
+                    seeds: vec![b"{}".to_vec()],
+                    dictionary: vec![],
+                    generate: None,
+                    deadline: Duration::from_secs(5),
+                },
+                "f",
+                |_| Verdict::Rejected("f: no".into()),
             )
         });
         assert!(r.is_err());
