@@ -239,160 +239,28 @@ impl Study {
             path: origin.into(),
             message: with_suggestion(&e.to_string()),
         })?;
-        let at = |needles: &[&str]| match locate(text, needles) {
-            Some((line, col)) => format!("{origin}:{line}:{col}"),
-            None => origin.to_string(),
-        };
-        let invalid = |needles: &[&str], key: &str, message: String| SpecError::Invalid {
-            path: at(needles),
-            key: key.into(),
-            message,
-        };
+        let src = Source { text, origin };
         raw.base
             .validate(&format!("{origin} (base)"))
-            .map_err(|e| relocate(e, &at(&["base"])))?;
-        check_name("name", &raw.name).map_err(|m| invalid(&["name"], "name", m))?;
-        let seeds = Seeds::from_yaml(&raw.seeds).map_err(|m| invalid(&["seeds"], "seeds", m))?;
+            .map_err(|e| relocate(e, &src.at(&["base"])))?;
+        check_name("name", &raw.name).map_err(|m| src.invalid(&["name"], "name", m))?;
+        let seeds =
+            Seeds::from_yaml(&raw.seeds).map_err(|m| src.invalid(&["seeds"], "seeds", m))?;
         let alpha = raw.alpha.unwrap_or(DEFAULT_ALPHA);
         if !(alpha > 0.0 && alpha < 0.5) {
-            return Err(invalid(
+            return Err(src.invalid(
                 &["alpha"],
                 "alpha",
                 format!("{alpha}: the family-wise error rate must be in (0, 0.5); 0.05 is usual"),
             ));
         }
-        let mut grid = Vec::new();
-        for (k, v) in &raw.grid {
-            let key = yaml_key(k).map_err(|m| invalid(&["grid"], "grid", m))?;
-            let gk = format!("grid.{key}");
-            check_dotted_key(&key).map_err(|m| invalid(&["grid", &key], &gk, m))?;
-            let values = match v {
-                serde_yaml::Value::Sequence(items) => items
-                    .iter()
-                    .map(yaml_to_json)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|m| invalid(&["grid", &key], &gk, m))?,
-                _ => {
-                    return Err(invalid(
-                        &["grid", &key],
-                        &gk,
-                        "expected a list of values, e.g. [1.0e-5, 3.0e-5]".into(),
-                    ))
-                }
-            };
-            if values.is_empty() {
-                return Err(invalid(
-                    &["grid", &key],
-                    &gk,
-                    "the list of values is empty".into(),
-                ));
-            }
-            if has_duplicates(&values) {
-                return Err(invalid(
-                    &["grid", &key],
-                    &gk,
-                    "a value is listed twice".into(),
-                ));
-            }
-            grid.push((key, values));
-        }
-        let mut names = BTreeSet::new();
-        let mut ablations = Vec::new();
-        for a in &raw.ablations {
-            let name_key = format!("name: {}", a.name);
-            let here = ["ablations", name_key.as_str()];
-            check_name("ablations.name", &a.name)
-                .map_err(|m| invalid(&here, "ablations.name", m))?;
-            if a.name == BASELINE {
-                return Err(invalid(
-                    &here,
-                    "ablations.name",
-                    "`baseline` is the name of the unmodified base config; choose another".into(),
-                ));
-            }
-            if !names.insert(a.name.clone()) {
-                return Err(invalid(
-                    &["ablations", &name_key, &name_key],
-                    "ablations.name",
-                    format!("two ablations are named {:?}; names must be unique", a.name),
-                ));
-            }
-            if a.set.is_empty() {
-                return Err(invalid(
-                    &here,
-                    "ablations.set",
-                    format!("ablation {:?} sets nothing", a.name),
-                ));
-            }
-            let mut set = Vec::new();
-            for (k, v) in &a.set {
-                let key = yaml_key(k).map_err(|m| invalid(&here, "ablations.set", m))?;
-                let loc = [here[0], here[1], key.as_str()];
-                let sk = format!("ablations.{}.set.{key}", a.name);
-                check_dotted_key(&key).map_err(|m| invalid(&loc, &sk, m))?;
-                if grid.iter().any(|(g, _)| *g == key) {
-                    return Err(invalid(
-                        &loc,
-                        &sk,
-                        format!("{key} is also a grid key; an ablation cannot override the grid"),
-                    ));
-                }
-                let value = yaml_to_json(v).map_err(|m| invalid(&loc, &sk, m))?;
-                set.push((key.clone(), value));
-            }
-            ablations.push(Ablation {
-                name: a.name.clone(),
-                set,
-            });
-        }
-        for c in &raw.claims {
-            if c.variant != BASELINE && !names.contains(&c.variant) {
-                let known: Vec<&str> = names.iter().map(String::as_str).collect();
-                let hint = crate::suggest::nearest(&c.variant, &known)
-                    .map(|n| format!(" (did you mean {n:?}?)"))
-                    .unwrap_or_default();
-                return Err(invalid(
-                    &["claims", &c.variant],
-                    "claims.variant",
-                    format!(
-                        "unknown variant {:?}{hint}; claims name an ablation: {}",
-                        c.variant,
-                        known.join(", ")
-                    ),
-                ));
-            }
-            if c.variant == BASELINE {
-                return Err(invalid(
-                    &["claims", BASELINE],
-                    "claims.variant",
-                    "a claim compares a variant with the baseline; it cannot name the baseline"
-                        .into(),
-                ));
-            }
-            if c.expect == Expect::Same && c.margin.is_none() && !c.metric.is_score() {
-                return Err(invalid(
-                    &["claims", &c.variant],
-                    "claims.margin",
-                    format!(
-                        "a `same` claim on {} needs a margin in its own unit (the default of 1 point is for EM/F1)",
-                        c.metric.label()
-                    ),
-                ));
-            }
-            if let Some(m) = c.margin {
-                if !(m.is_finite() && m >= 0.0) || c.expect != Expect::Same {
-                    return Err(invalid(
-                        &["claims", &c.variant, "margin"],
-                        "claims.margin",
-                        "margin is a non-negative number (points for EM/F1), only for expect: same"
-                            .into(),
-                    ));
-                }
-            }
-        }
+        let grid = parse_grid(&raw.grid, &src)?;
+        let ablations = parse_ablations(&raw.ablations, &grid, &src)?;
+        let names: BTreeSet<String> = ablations.iter().map(|a| a.name.clone()).collect();
+        check_claims(&raw.claims, &names, &src)?;
         if let Some(slurm) = &raw.executor.slurm {
             slurm.validate().map_err(|e| {
-                invalid(
+                src.invalid(
                     &[
                         "executor",
                         "slurm",
@@ -419,7 +287,7 @@ impl Study {
         // Every variant must form a valid trial: catches wrong value types and ranges
         // before anything runs.
         let initial = study.seeds.initial();
-        study.expand_checked(origin, &at, &|_| initial)?;
+        study.expand_checked(origin, &|needles| src.at(needles), &|_| initial)?;
         Ok(study)
     }
 
@@ -563,6 +431,179 @@ fn point_label(point: &Point<'_>) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A study's text and its name, for errors that point at the line and column of a key.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    /// `origin:line:col` of the key reached through `needles`, or `origin` alone.
+    fn at(&self, needles: &[&str]) -> String {
+        match locate(self.text, needles) {
+            Some((line, col)) => format!("{}:{line}:{col}", self.origin),
+            None => self.origin.to_string(),
+        }
+    }
+
+    fn invalid(&self, needles: &[&str], key: &str, message: String) -> SpecError {
+        SpecError::Invalid {
+            path: self.at(needles),
+            key: key.into(),
+            message,
+        }
+    }
+}
+
+/// `grid:`: each key a settable dotted key with a non-empty list of distinct values.
+fn parse_grid(
+    raw: &serde_yaml::Mapping,
+    src: &Source<'_>,
+) -> Result<Vec<(String, Vec<Value>)>, SpecError> {
+    let mut grid = Vec::new();
+    for (k, v) in raw {
+        let key = yaml_key(k).map_err(|m| src.invalid(&["grid"], "grid", m))?;
+        let gk = format!("grid.{key}");
+        let here = ["grid", key.as_str()];
+        check_dotted_key(&key).map_err(|m| src.invalid(&here, &gk, m))?;
+        let values = match v {
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .map(yaml_to_json)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| src.invalid(&here, &gk, m))?,
+            _ => {
+                return Err(src.invalid(
+                    &here,
+                    &gk,
+                    "expected a list of values, e.g. [1.0e-5, 3.0e-5]".into(),
+                ))
+            }
+        };
+        if values.is_empty() {
+            return Err(src.invalid(&here, &gk, "the list of values is empty".into()));
+        }
+        if has_duplicates(&values) {
+            return Err(src.invalid(&here, &gk, "a value is listed twice".into()));
+        }
+        grid.push((key, values));
+    }
+    Ok(grid)
+}
+
+/// `ablations:`: unique names other than `baseline`, each setting at least one dotted key
+/// that the grid does not vary.
+fn parse_ablations(
+    raw: &[RawAblation],
+    grid: &[(String, Vec<Value>)],
+    src: &Source<'_>,
+) -> Result<Vec<Ablation>, SpecError> {
+    let mut names = BTreeSet::new();
+    let mut ablations = Vec::new();
+    for a in raw {
+        let name_key = format!("name: {}", a.name);
+        let here = ["ablations", name_key.as_str()];
+        check_name("ablations.name", &a.name)
+            .map_err(|m| src.invalid(&here, "ablations.name", m))?;
+        if a.name == BASELINE {
+            return Err(src.invalid(
+                &here,
+                "ablations.name",
+                "`baseline` is the name of the unmodified base config; choose another".into(),
+            ));
+        }
+        if !names.insert(a.name.clone()) {
+            return Err(src.invalid(
+                &["ablations", &name_key, &name_key],
+                "ablations.name",
+                format!("two ablations are named {:?}; names must be unique", a.name),
+            ));
+        }
+        if a.set.is_empty() {
+            return Err(src.invalid(
+                &here,
+                "ablations.set",
+                format!("ablation {:?} sets nothing", a.name),
+            ));
+        }
+        let mut set = Vec::new();
+        for (k, v) in &a.set {
+            let key = yaml_key(k).map_err(|m| src.invalid(&here, "ablations.set", m))?;
+            let loc = [here[0], here[1], key.as_str()];
+            let sk = format!("ablations.{}.set.{key}", a.name);
+            check_dotted_key(&key).map_err(|m| src.invalid(&loc, &sk, m))?;
+            if grid.iter().any(|(g, _)| *g == key) {
+                return Err(src.invalid(
+                    &loc,
+                    &sk,
+                    format!("{key} is also a grid key; an ablation cannot override the grid"),
+                ));
+            }
+            let value = yaml_to_json(v).map_err(|m| src.invalid(&loc, &sk, m))?;
+            set.push((key.clone(), value));
+        }
+        ablations.push(Ablation {
+            name: a.name.clone(),
+            set,
+        });
+    }
+    Ok(ablations)
+}
+
+/// `claims:`: each names an ablation (not the baseline); margins only on `same` claims, and
+/// required there for metrics other than EM/F1.
+fn check_claims(
+    claims: &[Claim],
+    names: &BTreeSet<String>,
+    src: &Source<'_>,
+) -> Result<(), SpecError> {
+    for c in claims {
+        if c.variant == BASELINE {
+            return Err(src.invalid(
+                &["claims", BASELINE],
+                "claims.variant",
+                "a claim compares a variant with the baseline; it cannot name the baseline".into(),
+            ));
+        }
+        if !names.contains(&c.variant) {
+            let known: Vec<&str> = names.iter().map(String::as_str).collect();
+            let hint = crate::suggest::nearest(&c.variant, &known)
+                .map(|n| format!(" (did you mean {n:?}?)"))
+                .unwrap_or_default();
+            return Err(src.invalid(
+                &["claims", &c.variant],
+                "claims.variant",
+                format!(
+                    "unknown variant {:?}{hint}; claims name an ablation: {}",
+                    c.variant,
+                    known.join(", ")
+                ),
+            ));
+        }
+        if c.expect == Expect::Same && c.margin.is_none() && !c.metric.is_score() {
+            return Err(src.invalid(
+                &["claims", &c.variant],
+                "claims.margin",
+                format!(
+                    "a `same` claim on {} needs a margin in its own unit (the default of 1 point is for EM/F1)",
+                    c.metric.label()
+                ),
+            ));
+        }
+        if let Some(m) = c.margin {
+            if !(m.is_finite() && m >= 0.0) || c.expect != Expect::Same {
+                return Err(src.invalid(
+                    &["claims", &c.variant, "margin"],
+                    "claims.margin",
+                    "margin is a non-negative number (points for EM/F1), only for expect: same"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Replaces a validation error's location with a more precise one.
