@@ -239,12 +239,6 @@ pub fn analyze_with(study: &Study, runs: &[Run], p_values: PValues) -> StudyAnal
         .into_iter()
         .map(|v| (v, study.seeds.initial()))
         .collect();
-    let by_variant = |v: &str| -> BTreeMap<u64, &Run> {
-        runs.iter()
-            .filter(|r| r.variant == v)
-            .map(|r| (r.seed, r))
-            .collect()
-    };
     let points = grid_points(study);
     let design = design(study);
     loop {
@@ -253,74 +247,17 @@ pub fn analyze_with(study: &Study, runs: &[Run], p_values: PValues) -> StudyAnal
         for claim in &study.claims {
             for point in &points {
                 let variant = arm_name(point, &claim.variant);
-                let baseline = arm_name(point, BASELINE);
-                let (vr, br) = (by_variant(&variant), by_variant(&baseline));
                 let n = seeds
                     .get(&variant)
                     .copied()
                     .unwrap_or(0)
                     .min(all_seeds.len());
-                let mut pairs = Vec::new();
-                let (mut vs, mut bs) = (Vec::new(), Vec::new());
-                for &s in &all_seeds[..n] {
-                    let (Some(v), Some(b)) = (vr.get(&s), br.get(&s)) else {
-                        break;
-                    };
-                    let (Some(x), Some(y)) = (
-                        value(v, &claim.metric, study.diverged_runs),
-                        value(b, &claim.metric, study.diverged_runs),
-                    ) else {
-                        break;
-                    };
-                    if let Ok(x) = &x {
-                        vs.push(*x);
-                    }
-                    if let Ok(y) = &y {
-                        bs.push(*y);
-                    }
-                    let d = match (x, y) {
-                        (Ok(x), Ok(y)) => Ok(x - y),
-                        (Err(e), _) => Err(format!("{variant}: {e}")),
-                        (_, Err(e)) => Err(format!("{baseline}: {e}")),
-                    };
-                    pairs.push((s, d));
+                let (outcome, claim_data) =
+                    outcome_at(study, claim, point, runs, &all_seeds[..n], &design);
+                if let Some(c) = claim_data {
+                    data.push((outcomes.len(), c));
                 }
-                let margin = claim.margin.unwrap_or(DEFAULT_MARGIN);
-                let by_construction = vr
-                    .values()
-                    .next()
-                    .and_then(|r| r.shared_with_baseline.clone())
-                    .filter(|_| vr.values().all(|r| r.shared_with_baseline.is_some()));
-                let vrefs: Vec<&Run> = vr.values().copied().collect();
-                let brefs: Vec<&Run> = br.values().copied().collect();
-                if by_construction.is_none() {
-                    data.push((
-                        outcomes.len(),
-                        ClaimData {
-                            expect: claim.expect,
-                            margin,
-                            pairs: pairs
-                                .iter()
-                                .map(|(_, d)| d.as_ref().ok().copied())
-                                .collect(),
-                            design: design.clone(),
-                        },
-                    ));
-                }
-                outcomes.push(ClaimOutcome {
-                    claim: claim.clone(),
-                    grid_point: point.clone(),
-                    variant,
-                    baseline,
-                    margin,
-                    pairs,
-                    variant_counts: counts(&vrefs),
-                    baseline_counts: counts(&brefs),
-                    analysis: None,
-                    by_construction,
-                    variant_scores: vs,
-                    baseline_scores: bs,
-                });
+                outcomes.push(outcome);
             }
         }
         let claims: Vec<ClaimData> = data.iter().map(|(_, c)| c.clone()).collect();
@@ -354,6 +291,88 @@ pub fn analyze_with(study: &Study, runs: &[Run], p_values: PValues) -> StudyAnal
             };
         }
     }
+}
+
+/// The runs of one variant by seed.
+fn runs_of<'a>(runs: &'a [Run], variant: &str) -> BTreeMap<u64, &'a Run> {
+    runs.iter()
+        .filter(|r| r.variant == variant)
+        .map(|r| (r.seed, r))
+        .collect()
+}
+
+/// One claim at one grid point over `seeds`: its pairs in seed order (up to the first seed
+/// whose two runs are not both finished), each arm's counts and scores, and the data its
+/// decision needs, unless the variant shares the baseline's runs by construction (then there
+/// is nothing to decide).
+fn outcome_at(
+    study: &Study,
+    claim: &Claim,
+    point: &str,
+    runs: &[Run],
+    seeds: &[u64],
+    design: &Design,
+) -> (ClaimOutcome, Option<ClaimData>) {
+    let variant = arm_name(point, &claim.variant);
+    let baseline = arm_name(point, BASELINE);
+    let (vr, br) = (runs_of(runs, &variant), runs_of(runs, &baseline));
+    let mut pairs = Vec::new();
+    let (mut vs, mut bs) = (Vec::new(), Vec::new());
+    for s in seeds {
+        let (Some(v), Some(b)) = (vr.get(s), br.get(s)) else {
+            break;
+        };
+        let (Some(x), Some(y)) = (
+            value(v, &claim.metric, study.diverged_runs),
+            value(b, &claim.metric, study.diverged_runs),
+        ) else {
+            break;
+        };
+        if let Ok(x) = &x {
+            vs.push(*x);
+        }
+        if let Ok(y) = &y {
+            bs.push(*y);
+        }
+        let d = match (x, y) {
+            (Ok(x), Ok(y)) => Ok(x - y),
+            (Err(e), _) => Err(format!("{variant}: {e}")),
+            (_, Err(e)) => Err(format!("{baseline}: {e}")),
+        };
+        pairs.push((*s, d));
+    }
+    let margin = claim.margin.unwrap_or(DEFAULT_MARGIN);
+    let by_construction = vr
+        .values()
+        .next()
+        .and_then(|r| r.shared_with_baseline.clone())
+        .filter(|_| vr.values().all(|r| r.shared_with_baseline.is_some()));
+    let data = by_construction.is_none().then(|| ClaimData {
+        expect: claim.expect,
+        margin,
+        pairs: pairs
+            .iter()
+            .map(|(_, d)| d.as_ref().ok().copied())
+            .collect(),
+        design: design.clone(),
+    });
+    let vrefs: Vec<&Run> = vr.values().copied().collect();
+    let brefs: Vec<&Run> = br.values().copied().collect();
+    let outcome = ClaimOutcome {
+        claim: claim.clone(),
+        grid_point: point.to_string(),
+        variant,
+        baseline,
+        margin,
+        pairs,
+        variant_counts: counts(&vrefs),
+        baseline_counts: counts(&brefs),
+        analysis: None,
+        by_construction,
+        variant_scores: vs,
+        baseline_scores: bs,
+    };
+    (outcome, data)
 }
 
 /// Where the σ behind a claim's planning numbers comes from.
