@@ -254,6 +254,43 @@ impl LogWindow {
     }
 }
 
+/// A fresh AdamW (HF's decay groups) for `model`, or, when `out/train_state` holds a saved
+/// state, the model, optimizer and counters saved there.
+fn new_or_resumed<B: AutodiffBackend>(
+    model: QaModel<B>,
+    config: &ModelConfig,
+    t: &TrainSpec,
+    precision: spec::Precision,
+    out: &Path,
+    device: &B::Device,
+) -> Result<(QaModel<B>, AdamW<B::InnerBackend>, ResumeState)> {
+    let opt = AdamW::new(
+        AdamWConfig {
+            beta1: t.adam_beta1,
+            beta2: t.adam_beta2,
+            epsilon: t.adam_epsilon,
+            weight_decay: t.weight_decay,
+        },
+        no_decay_ids(&model, config)?,
+    );
+    match restore::<B>(&out.join(files::TRAIN_STATE), config, opt.config, device)? {
+        Some(Restored {
+            model: mut restored,
+            opt: restored_opt,
+            state,
+        }) => {
+            restored.autocast = precision.autocast().map(amp::dtype);
+            // On flex the dropout masks are keyed by (seed, step), so a resumed run draws
+            // the ones the uninterrupted run would have; burn's dropout (other backends)
+            // continues from a reseeded stream.
+            B::seed(device, t.seed.wrapping_add(state.step as u64));
+            tracing::info!("resuming from step {} (epoch {})", state.step, state.epoch);
+            Ok((restored, restored_opt, state))
+        }
+        None => Ok((model, opt, ResumeState::default())),
+    }
+}
+
 /// [`train`] that also stops, after saving its state, once `stop` is set (checked after
 /// every optimizer step). A stopped run returns [`TrainStatus::Interrupted`] and writes no
 /// `result.json`.
@@ -296,33 +333,8 @@ pub fn train_until<B: AutodiffBackend>(
         plan.warmup_steps
     );
 
-    let mut opt = AdamW::new(
-        AdamWConfig {
-            beta1: t.adam_beta1,
-            beta2: t.adam_beta2,
-            epsilon: t.adam_epsilon,
-            weight_decay: t.weight_decay,
-        },
-        no_decay_ids(&model, &config)?,
-    );
-    let state = match restore::<B>(&out.join(files::TRAIN_STATE), &config, opt.config, device)? {
-        Some(Restored {
-            model: restored,
-            opt: restored_opt,
-            state,
-        }) => {
-            model = restored;
-            model.autocast = precision.autocast().map(amp::dtype);
-            opt = restored_opt;
-            // On flex the dropout masks are keyed by (seed, step), so a resumed run draws
-            // the ones the uninterrupted run would have; burn's dropout (other backends)
-            // continues from a reseeded stream.
-            B::seed(device, t.seed.wrapping_add(state.step as u64));
-            tracing::info!("resuming from step {} (epoch {})", state.step, state.epoch);
-            state
-        }
-        None => ResumeState::default(),
-    };
+    let (model, mut opt, state) =
+        new_or_resumed::<B>(model, &config, t, precision, out, device)?;
     let resumed_step = (state.step > 0).then_some(state.step as u64);
     let metrics = MetricsFile::open(out, resumed_step)
         .map_err(|e| ModelError::io(out.join(files::METRICS), e))?;
@@ -352,73 +364,91 @@ pub fn train_until<B: AutodiffBackend>(
             .insert("parameters".into(), json!(model.num_params()));
         run.metrics.write(&line)?;
     }
-    let decode = DecodeConfig {
-        n_best_size: t.n_best_size,
-        max_answer_length: t.max_answer_length,
-    };
-    let pad_to = t.pad_to_max_length.then_some(t.max_seq_length);
-    let mut status = TrainStatus::Succeeded;
-    let mut skip_groups = run.state.groups_done;
-    'training: while run.state.step < plan.total_steps {
-        let epoch = run.state.epoch;
-        let order = epoch_order(data.train_features.len(), t.seed, epoch);
-        let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-        // After a resume, the groups of the first epoch that were already done are skipped.
-        let skip = std::mem::take(&mut skip_groups);
-        for (group_index, group) in batches
-            .chunks(t.gradient_accumulation_steps)
-            .enumerate()
-            .skip(skip)
-        {
-            let lr = t.learning_rate
-                * linear_schedule(run.state.applied(), plan.warmup_steps, plan.total_steps);
-            let inputs = StepInputs::<B> {
-                features: &data.train_features,
-                group,
-                pad_id,
-                pad_to,
-                pad_token_id: run.config.pad_token_id,
-                learning_rate: lr,
-                max_grad_norm: t.max_grad_norm,
-                dropout_seed: t.seed,
-                dropout_step: run.state.step as u64,
-                device,
-            };
-            let (updated, outcome, examples) =
-                optimizer_step(model, &mut opt, run.scaler.as_mut(), &inputs);
-            model = updated;
-            if !run.record_step(outcome, examples, lr)? {
-                status = TrainStatus::Diverged;
-                break 'training;
-            }
-            let step = run.state.step;
-            let end_of_run = step == plan.total_steps;
-            if plan.evaluates_at(step) {
-                run.evaluate(&for_eval(&model), &data, decode, device)?;
-            }
-            // A stop request (SIGTERM from the runner or the scheduler) saves the state like a
-            // save step, then ends the run as interrupted; the next run resumes from it.
-            let stop_now = stop.load(Ordering::SeqCst) && !end_of_run;
-            let save_now = t.save_steps.is_some_and(|every| step.is_multiple_of(every));
-            if (save_now || stop_now) && !end_of_run {
-                run.state.groups_done = group_index + 1;
-                run.save(&model, &opt)?;
-            }
-            if stop_now {
-                status = TrainStatus::Interrupted;
-                tracing::warn!("stop requested: state saved at step {step}; a rerun resumes");
-                break 'training;
-            }
-            if end_of_run {
-                break 'training;
-            }
-        }
-        run.state.epoch += 1;
-    }
+    let (model, status) = run.train_loop(model, &mut opt, &data, stop, device)?;
     run.finish(&model, status, &data, precision)
 }
 
 impl Run<'_> {
+    /// The epochs from the current state to the plan's last step (or a divergence, or a stop
+    /// request after saving the state): one optimizer step per group of batches, with the
+    /// evaluations and saves the plan and `save_steps` ask for.
+    fn train_loop<B: AutodiffBackend>(
+        &mut self,
+        mut model: QaModel<B>,
+        opt: &mut AdamW<B::InnerBackend>,
+        data: &TrialData,
+        stop: &AtomicBool,
+        device: &B::Device,
+    ) -> Result<(QaModel<B>, TrainStatus)> {
+        let t = &self.trial.train;
+        let plan = self.plan;
+        let pad_id = self.pad_id;
+        let decode = DecodeConfig {
+            n_best_size: t.n_best_size,
+            max_answer_length: t.max_answer_length,
+        };
+        let pad_to = t.pad_to_max_length.then_some(t.max_seq_length);
+        let mut status = TrainStatus::Succeeded;
+        let mut skip_groups = self.state.groups_done;
+        'training: while self.state.step < plan.total_steps {
+            let epoch = self.state.epoch;
+            let order = epoch_order(data.train_features.len(), t.seed, epoch);
+            let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+            // After a resume, the groups of the first epoch that were already done are skipped.
+            let skip = std::mem::take(&mut skip_groups);
+            for (group_index, group) in batches
+                .chunks(t.gradient_accumulation_steps)
+                .enumerate()
+                .skip(skip)
+            {
+                let lr = t.learning_rate
+                    * linear_schedule(self.state.applied(), plan.warmup_steps, plan.total_steps);
+                let inputs = StepInputs::<B> {
+                    features: &data.train_features,
+                    group,
+                    pad_id,
+                    pad_to,
+                    pad_token_id: self.config.pad_token_id,
+                    learning_rate: lr,
+                    max_grad_norm: t.max_grad_norm,
+                    dropout_seed: t.seed,
+                    dropout_step: self.state.step as u64,
+                    device,
+                };
+                let (updated, outcome, examples) =
+                    optimizer_step(model, opt, self.scaler.as_mut(), &inputs);
+                model = updated;
+                if !self.record_step(outcome, examples, lr)? {
+                    status = TrainStatus::Diverged;
+                    break 'training;
+                }
+                let step = self.state.step;
+                let end_of_run = step == plan.total_steps;
+                if plan.evaluates_at(step) {
+                    self.evaluate(&for_eval(&model), data, decode, device)?;
+                }
+                // A stop request (SIGTERM from the runner or the scheduler) saves the state like a
+                // save step, then ends the run as interrupted; the next run resumes from it.
+                let stop_now = stop.load(Ordering::SeqCst) && !end_of_run;
+                let save_now = t.save_steps.is_some_and(|every| step.is_multiple_of(every));
+                if (save_now || stop_now) && !end_of_run {
+                    self.state.groups_done = group_index + 1;
+                    self.save(&model, opt)?;
+                }
+                if stop_now {
+                    status = TrainStatus::Interrupted;
+                    tracing::warn!("stop requested: state saved at step {step}; a rerun resumes");
+                    break 'training;
+                }
+                if end_of_run {
+                    break 'training;
+                }
+            }
+            self.state.epoch += 1;
+        }
+        Ok((model, status))
+    }
+
     /// Counts a step's outcome and logs it; false when the run diverged.
     fn record_step(&mut self, outcome: StepOutcome, examples: usize, lr: f64) -> Result<bool> {
         let step = self.state.step;
