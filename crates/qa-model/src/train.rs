@@ -333,8 +333,7 @@ pub fn train_until<B: AutodiffBackend>(
         plan.warmup_steps
     );
 
-    let (model, mut opt, state) =
-        new_or_resumed::<B>(model, &config, t, precision, out, device)?;
+    let (model, mut opt, state) = new_or_resumed::<B>(model, &config, t, precision, out, device)?;
     let resumed_step = (state.step > 0).then_some(state.step as u64);
     let metrics = MetricsFile::open(out, resumed_step)
         .map_err(|e| ModelError::io(out.join(files::METRICS), e))?;

@@ -92,6 +92,93 @@ pub struct ModelConfig {
     pub raw: Map<String, Value>,
 }
 
+/// Typed keys of a config.json, with HF's defaults and our bounds; errors name the file and
+/// the key.
+struct Keys<'a> {
+    raw: &'a Map<String, Value>,
+    origin: &'a str,
+}
+
+impl Keys<'_> {
+    fn err(&self, message: String) -> SpecError {
+        SpecError::Config {
+            path: self.origin.into(),
+            message,
+        }
+    }
+
+    /// `model_type`, or for older files the class named in `architectures`.
+    fn arch(&self) -> Result<Arch> {
+        match self.raw.get("model_type").and_then(Value::as_str) {
+            Some("bert") => Ok(Arch::Bert),
+            Some("albert") => Ok(Arch::Albert),
+            Some(other) => Err(self.err(format!(
+                "model_type {other:?} is not supported; expected \"bert\" or \"albert\""
+            ))),
+            None => {
+                let archs = self
+                    .raw
+                    .get("architectures")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                if archs.contains("Albert") {
+                    Ok(Arch::Albert)
+                } else if archs.contains("Bert") {
+                    Ok(Arch::Bert)
+                } else {
+                    Err(self
+                        .err("key model_type is missing; expected \"bert\" or \"albert\"".into()))
+                }
+            }
+        }
+    }
+
+    /// A positive integer of at most `max` (`pad_token_id` may be 0); `default` when absent,
+    /// an error when absent without one.
+    fn usize(&self, key: &str, default: Option<usize>, max: usize) -> Result<usize> {
+        match self.raw.get(key) {
+            None | Some(Value::Null) => default.ok_or_else(|| {
+                self.err(format!(
+                    "key {key} is missing (expected a positive integer)"
+                ))
+            }),
+            Some(v) => v
+                .as_u64()
+                .filter(|&n| n > 0 || key == "pad_token_id")
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= max)
+                .ok_or_else(|| {
+                    self.err(format!(
+                        "key {key}: expected a positive integer of at most {max}, found {v}"
+                    ))
+                }),
+        }
+    }
+
+    /// A number in `range`; `default` when absent.
+    fn f64(&self, key: &str, default: f64, range: std::ops::RangeInclusive<f64>) -> Result<f64> {
+        match self.raw.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_f64().filter(|x| range.contains(x)).ok_or_else(|| {
+                self.err(format!(
+                    "key {key}: expected a number in {range:?}, found {v}"
+                ))
+            }),
+        }
+    }
+
+    fn hidden_act(&self) -> Result<Activation> {
+        match self.raw.get("hidden_act") {
+            None => Ok(Activation::Gelu),
+            Some(v) => v.as_str().and_then(Activation::parse).ok_or_else(|| {
+                self.err(format!(
+                    "key hidden_act: expected \"gelu\", \"gelu_new\" or \"relu\", found {v}"
+                ))
+            }),
+        }
+    }
+}
+
 impl ModelConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| SpecError::Config {
@@ -108,117 +195,88 @@ impl ModelConfig {
 
     /// Builds from a JSON object; `origin` names it in errors.
     pub fn from_map(raw: Map<String, Value>, origin: &str) -> Result<Self> {
-        let err = |message: String| SpecError::Config {
-            path: origin.into(),
-            message,
-        };
-        let arch = match raw.get("model_type").and_then(Value::as_str) {
-            Some("bert") => Arch::Bert,
-            Some("albert") => Arch::Albert,
-            Some(other) => {
-                return Err(err(format!(
-                    "model_type {other:?} is not supported; expected \"bert\" or \"albert\""
-                )))
-            }
-            None => {
-                let archs = raw
-                    .get("architectures")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                if archs.contains("Albert") {
-                    Arch::Albert
-                } else if archs.contains("Bert") {
-                    Arch::Bert
-                } else {
-                    return Err(err(
-                        "key model_type is missing; expected \"bert\" or \"albert\"".into(),
-                    ));
-                }
-            }
-        };
-        let usize_key = |key: &str, default: Option<usize>, max: usize| -> Result<usize> {
-            match raw.get(key) {
-                None | Some(Value::Null) => default.ok_or_else(|| {
-                    err(format!(
-                        "key {key} is missing (expected a positive integer)"
-                    ))
-                }),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|&n| n > 0 || key == "pad_token_id")
-                    .and_then(|n| usize::try_from(n).ok())
-                    .filter(|&n| n <= max)
-                    .ok_or_else(|| {
-                        err(format!(
-                            "key {key}: expected a positive integer of at most {max}, found {v}"
-                        ))
-                    }),
-            }
-        };
-        let f64_key =
-            |key: &str, default: f64, range: std::ops::RangeInclusive<f64>| -> Result<f64> {
-                match raw.get(key) {
-                    None | Some(Value::Null) => Ok(default),
-                    Some(v) => v.as_f64().filter(|x| range.contains(x)).ok_or_else(|| {
-                        err(format!(
-                            "key {key}: expected a number in {range:?}, found {v}"
-                        ))
-                    }),
-                }
-            };
-        let hidden_act = match raw.get("hidden_act") {
-            None => Activation::Gelu,
-            Some(v) => v.as_str().and_then(Activation::parse).ok_or_else(|| {
-                err(format!(
-                    "key hidden_act: expected \"gelu\", \"gelu_new\" or \"relu\", found {v}"
-                ))
-            })?,
-        };
+        let keys = Keys { raw: &raw, origin };
+        let arch = keys.arch()?;
         if let Some(v) = raw.get("position_embedding_type") {
             if v.as_str() != Some("absolute") {
-                return Err(err(format!(
+                return Err(keys.err(format!(
                     "key position_embedding_type: only \"absolute\" is supported, found {v}"
                 )));
             }
         }
-        let hidden_size = usize_key("hidden_size", None, MAX_DIM)?;
-        let num_hidden_layers = usize_key("num_hidden_layers", None, MAX_LAYERS)?;
-        let num_attention_heads = usize_key("num_attention_heads", None, MAX_DIM)?;
-        if hidden_size % num_attention_heads != 0 {
-            return Err(err(format!(
-                "key num_attention_heads: hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"
-            )));
-        }
+        let hidden_size = keys.usize("hidden_size", None, MAX_DIM)?;
         let (embedding_size, num_hidden_groups, inner_group_num) = match arch {
             Arch::Bert => (hidden_size, 1, 1),
             Arch::Albert => (
-                usize_key("embedding_size", Some(128), MAX_DIM)?,
-                usize_key("num_hidden_groups", Some(1), MAX_LAYERS)?,
-                usize_key("inner_group_num", Some(1), MAX_LAYERS)?,
+                keys.usize("embedding_size", Some(128), MAX_DIM)?,
+                keys.usize("num_hidden_groups", Some(1), MAX_LAYERS)?,
+                keys.usize("inner_group_num", Some(1), MAX_LAYERS)?,
             ),
         };
-        if num_hidden_groups > num_hidden_layers {
+        let config = Self {
+            arch,
+            vocab_size: keys.usize("vocab_size", None, MAX_VOCAB)?,
+            hidden_size,
+            num_hidden_layers: keys.usize("num_hidden_layers", None, MAX_LAYERS)?,
+            num_attention_heads: keys.usize("num_attention_heads", None, MAX_DIM)?,
+            intermediate_size: keys.usize("intermediate_size", None, MAX_DIM * 4)?,
+            hidden_act: keys.hidden_act()?,
+            hidden_dropout_prob: keys.f64("hidden_dropout_prob", 0.1, 0.0..=0.99)?,
+            attention_probs_dropout_prob: keys.f64(
+                "attention_probs_dropout_prob",
+                0.1,
+                0.0..=0.99,
+            )?,
+            max_position_embeddings: keys.usize(
+                "max_position_embeddings",
+                Some(512),
+                MAX_POSITIONS,
+            )?,
+            type_vocab_size: keys.usize("type_vocab_size", Some(2), 1024)?,
+            layer_norm_eps: keys.f64("layer_norm_eps", 1e-12, 0.0..=1.0)?,
+            initializer_range: keys.f64("initializer_range", 0.02, 0.0..=10.0)?,
+            pad_token_id: keys.usize("pad_token_id", Some(0), MAX_VOCAB)?,
+            embedding_size,
+            num_hidden_groups,
+            inner_group_num,
+            raw: Map::new(),
+        };
+        config.check_shapes(origin)?;
+        Ok(Self { raw, ..config })
+    }
+
+    /// The checks between keys: heads divide the hidden size, groups fit the layers, the
+    /// padding id is in the vocabulary, and no weight matrix or layer count is absurd.
+    fn check_shapes(&self, origin: &str) -> Result<()> {
+        let err = |message: String| SpecError::Config {
+            path: origin.into(),
+            message,
+        };
+        let (hidden, heads) = (self.hidden_size, self.num_attention_heads);
+        if hidden % heads != 0 {
             return Err(err(format!(
-                "key num_hidden_groups: {num_hidden_groups} groups for {num_hidden_layers} layers"
+                "key num_attention_heads: hidden_size {hidden} is not a multiple of num_attention_heads {heads}"
             )));
         }
-        let vocab_size = usize_key("vocab_size", None, MAX_VOCAB)?;
-        let pad_token_id = usize_key("pad_token_id", Some(0), MAX_VOCAB)?;
-        if pad_token_id >= vocab_size {
+        let (groups, layers) = (self.num_hidden_groups, self.num_hidden_layers);
+        if groups > layers {
             return Err(err(format!(
-                "key pad_token_id: {pad_token_id} is not below vocab_size {vocab_size}"
+                "key num_hidden_groups: {groups} groups for {layers} layers"
             )));
         }
-        let intermediate_size = usize_key("intermediate_size", None, MAX_DIM * 4)?;
-        let max_position_embeddings =
-            usize_key("max_position_embeddings", Some(512), MAX_POSITIONS)?;
+        if self.pad_token_id >= self.vocab_size {
+            return Err(err(format!(
+                "key pad_token_id: {} is not below vocab_size {}",
+                self.pad_token_id, self.vocab_size
+            )));
+        }
         for (key, rows, cols) in [
-            ("vocab_size", vocab_size, embedding_size),
-            ("intermediate_size", intermediate_size, hidden_size),
+            ("vocab_size", self.vocab_size, self.embedding_size),
+            ("intermediate_size", self.intermediate_size, hidden),
             (
                 "max_position_embeddings",
-                max_position_embeddings,
-                embedding_size,
+                self.max_position_embeddings,
+                self.embedding_size,
             ),
         ] {
             if rows.saturating_mul(cols) > MAX_MATRIX {
@@ -227,31 +285,13 @@ impl ModelConfig {
                 )));
             }
         }
-        if num_hidden_groups.saturating_mul(inner_group_num) > MAX_LAYERS {
+        let inner = self.inner_group_num;
+        if groups.saturating_mul(inner) > MAX_LAYERS {
             return Err(err(format!(
-                "key inner_group_num: {num_hidden_groups} groups × {inner_group_num} layers is more than {MAX_LAYERS} layers"
+                "key inner_group_num: {groups} groups × {inner} layers is more than {MAX_LAYERS} layers"
             )));
         }
-        Ok(Self {
-            arch,
-            vocab_size,
-            hidden_size,
-            num_hidden_layers,
-            num_attention_heads,
-            intermediate_size,
-            hidden_act,
-            hidden_dropout_prob: f64_key("hidden_dropout_prob", 0.1, 0.0..=0.99)?,
-            attention_probs_dropout_prob: f64_key("attention_probs_dropout_prob", 0.1, 0.0..=0.99)?,
-            max_position_embeddings,
-            type_vocab_size: usize_key("type_vocab_size", Some(2), 1024)?,
-            layer_norm_eps: f64_key("layer_norm_eps", 1e-12, 0.0..=1.0)?,
-            initializer_range: f64_key("initializer_range", 0.02, 0.0..=10.0)?,
-            pad_token_id,
-            embedding_size,
-            num_hidden_groups,
-            inner_group_num,
-            raw,
-        })
+        Ok(())
     }
 
     /// Keys present in the file that the architecture does not read.

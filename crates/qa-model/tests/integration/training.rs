@@ -136,12 +136,17 @@ fn same_seed_same_run() {
     );
 }
 
-/// Mixed precision (HF's --bf16 / --fp16) learns like f32: the same trial and seed reach an
-/// F1 within 2 points of the f32 run. Every number is printed; the checkpoints stay f32.
-/// The tiny preset here; `make amp-check` (tools/amp_check.py) runs tiny and mini over
-/// several seeds with the release build and records the table in docs/benchmarks.md.
+/// Mixed precision (HF's --bf16 / --fp16) trains like f32: the same trial and seed learn (a
+/// mean training loss far below an untrained model's ln(sequence length), and an F1 far above
+/// its near-zero one) and reach a mean training loss within 3% of the f32 run's; the
+/// checkpoints stay f32 and only f16 scales the loss.
+///
+/// The F1 gap itself is not asserted from one seed: between precisions it varies by seed as
+/// much as between seeds (−4.5 to +3.5 points in docs/benchmarks.md), so `make amp-check`
+/// (tools/amp_check.py) measures it over seeds, tiny and mini, with the release build. The
+/// mean training loss averages every step's loss and moves far less.
 #[test]
-fn mixed_precision_learns_like_f32() {
+fn mixed_precision_trains_like_f32() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("qa-train-amp-{}", std::process::id()));
     let (train_path, eval_path, vocab) = synthetic(&dir, 1500, 150);
@@ -174,13 +179,22 @@ fn mixed_precision_learns_like_f32() {
         assert!(weights.iter().all(|d| d == "F32"), "{weights:?}");
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         assert_eq!(metrics.contains("loss_scale"), precision == "f16");
-        results.push(r.f1);
-    }
-    for (precision, f1) in ["bf16", "f16"].iter().zip(&results[1..]) {
+        let loss = r.train_loss.unwrap();
+        let untrained = (64f64).ln(); // uniform start/end logits over max_seq_length tokens
         assert!(
-            (f1 - results[0]).abs() <= 2.0,
-            "tiny {precision}: F1 {f1:.2} vs f32 {:.2}",
-            results[0]
+            loss < 0.6 * untrained && r.f1 > 10.0,
+            "tiny {precision} did not learn: train loss {loss:.3} (untrained ≈ {untrained:.2}), F1 {:.2}",
+            r.f1
+        );
+        results.push(loss);
+    }
+    for (precision, loss) in ["bf16", "f16"].iter().zip(&results[1..]) {
+        let gap = loss / results[0] - 1.0;
+        assert!(
+            gap.abs() <= 0.03,
+            "tiny {precision}: mean train loss {loss:.4} vs f32 {:.4} ({:+.1}%)",
+            results[0],
+            gap * 100.0
         );
     }
 }
