@@ -84,6 +84,18 @@ macro_rules! both {
     }};
 }
 
+/// [`both!`], then lists the chart under `title` in `charts`.
+macro_rules! chart {
+    ($charts:expr, $out:expr, $stem:expr, $size:expr, $title:expr, $draw:ident ( $($arg:expr),* )) => {{
+        let stem: String = $stem;
+        both!($out, stem, $size, $draw($($arg),*));
+        $charts.push(Chart {
+            stem,
+            title: $title,
+        });
+    }};
+}
+
 /// Draws every chart the data supports into `out`.
 pub fn render_all(
     data: &StudyData,
@@ -95,95 +107,107 @@ pub fn render_all(
     let mut charts = Vec::new();
     let rows = data.variants.len().max(1) as u32;
     for (metric, name) in [(ClaimMetric::F1, "f1"), (ClaimMetric::Em, "em")] {
-        let stem = format!("effect-{name}");
-        let size = (900, 120 + 34 * rows);
-        both!(out, stem, size, draw_effect(data, &metric));
-        charts.push(Chart {
-            stem,
-            title: format!(
+        chart!(
+            charts,
+            out,
+            format!("effect-{name}"),
+            (900, 120 + 34 * rows),
+            format!(
                 "{} per variant (mean ± std over seeds; dots are seeds)",
                 name.to_uppercase()
             ),
-        });
+            draw_effect(data, &metric)
+        );
     }
     for (metric, title) in [
         ("loss", "Training loss"),
         ("learning_rate", "Learning rate"),
         ("eval_f1", "Eval F1"),
     ] {
-        let any = data.curves.values().any(|c| c.contains_key(metric));
-        if any {
-            let stem = format!("curve-{}", metric.replace('_', "-"));
-            both!(out, stem, (900, 460), draw_curves(data, metric, title));
-            charts.push(Chart {
-                stem,
-                title: format!("{title} against step (mean over seeds, band = min–max)"),
-            });
-        }
-    }
-    if let Some(ds) = dataset {
-        if !refs.on(ds).is_empty() {
-            let stem = format!("references-{ds}");
-            let n = (refs.on(ds).len() + data.variants.len()) as u32;
-            both!(
+        if data.curves.values().any(|c| c.contains_key(metric)) {
+            chart!(
+                charts,
                 out,
-                stem,
-                (900, 100 + 30 * n),
-                draw_references(data, refs, ds)
+                format!("curve-{}", metric.replace('_', "-")),
+                (900, 460),
+                format!("{title} against step (mean over seeds, band = min–max)"),
+                draw_curves(data, metric, title)
             );
-            charts.push(Chart {
-                stem,
-                title: format!("F1 on {ds}: published results (grey) and this study (blue)"),
-            });
         }
     }
+    if let Some(ds) = dataset.filter(|ds| !refs.on(ds).is_empty()) {
+        let n = (refs.on(ds).len() + data.variants.len()) as u32;
+        chart!(
+            charts,
+            out,
+            format!("references-{ds}"),
+            (900, 100 + 30 * n),
+            format!("F1 on {ds}: published results (grey) and this study (blue)"),
+            draw_references(data, refs, ds)
+        );
+    }
+    grid_charts(data, out, &mut charts)?;
+    chart!(
+        charts,
+        out,
+        "params-f1".to_string(),
+        (900, 520),
+        "Parameters against F1: published (ALBERT paper, SQuAD1.1 dev; Chinese models on the study's dataset) and this study".into(),
+        draw_params(data, refs, dataset)
+    );
+    Ok(charts)
+}
+
+/// A grid study's charts: F1 against each grid key, and with two keys or more the heatmap
+/// (exactly two), parallel coordinates and expected validation performance.
+fn grid_charts(data: &StudyData, out: &Path, charts: &mut Vec<Chart>) -> Result<(), ReportError> {
     let grid_keys = grid::keys(data);
-    for (k, (key, _)) in grid_keys.iter().enumerate() {
+    for (k, (key, values)) in grid_keys.iter().enumerate() {
         let short = key.rsplit('.').next().unwrap_or(key);
-        let stem = format!("grid-{}", short.replace('_', "-"));
-        let n = grid_keys[k].1.len() as u32;
-        both!(out, stem, (900, 120 + 40 * n), grid_effect(data, k));
-        charts.push(Chart {
-            stem,
-            title: format!("F1 against {key} (baseline at every grid point; dots are seeds)"),
-        });
+        chart!(
+            charts,
+            out,
+            format!("grid-{}", short.replace('_', "-")),
+            (900, 120 + 40 * values.len() as u32),
+            format!("F1 against {key} (baseline at every grid point; dots are seeds)"),
+            grid_effect(data, k)
+        );
     }
     if grid_keys.len() == 2 {
-        let stem = "grid-heatmap".to_string();
-        both!(out, stem, (800, 600), grid_heatmap(data));
-        charts.push(Chart {
-            stem,
-            title: format!(
+        chart!(
+            charts,
+            out,
+            "grid-heatmap".to_string(),
+            (800, 600),
+            format!(
                 "Mean F1 over seeds for each ({}, {})",
                 grid_keys[0].0, grid_keys[1].0
             ),
-        });
+            grid_heatmap(data)
+        );
     }
     if grid_keys.len() >= 2 {
-        let stem = "grid-parallel".to_string();
-        both!(out, stem, (900, 460), grid_parallel(data));
-        charts.push(Chart {
-            stem,
-            title:
-                "Parallel coordinates: one line per grid point, coloured by mean F1 (dark = high)"
-                    .into(),
-        });
+        chart!(
+            charts,
+            out,
+            "grid-parallel".to_string(),
+            (900, 460),
+            "Parallel coordinates: one line per grid point, coloured by mean F1 (dark = high)"
+                .into(),
+            grid_parallel(data)
+        );
     }
     if !grid_keys.is_empty() && grid::evp_groups(data).iter().any(|(_, s)| s.len() >= 2) {
-        let stem = "grid-evp".to_string();
-        both!(out, stem, (900, 460), grid_evp(data));
-        charts.push(Chart {
-            stem,
-            title: "Expected validation performance (Dodge et al. 2019): the expected best seed-mean F1 among n of the grid configurations tried, per model, with 95% bands of the seed noise; where the curves part is the tuning budget at which one model beats the other".into(),
-        });
+        chart!(
+            charts,
+            out,
+            "grid-evp".to_string(),
+            (900, 460),
+            "Expected validation performance (Dodge et al. 2019): the expected best seed-mean F1 among n of the grid configurations tried, per model, with 95% bands of the seed noise; where the curves part is the tuning budget at which one model beats the other".into(),
+            grid_evp(data)
+        );
     }
-    let stem = "params-f1".to_string();
-    both!(out, stem, (900, 520), draw_params(data, refs, dataset));
-    charts.push(Chart {
-        stem,
-        title: "Parameters against F1: published (ALBERT paper, SQuAD1.1 dev; Chinese models on the study's dataset) and this study".into(),
-    });
-    Ok(charts)
+    Ok(())
 }
 
 fn label_area(names: &[String]) -> u32 {
@@ -456,12 +480,14 @@ fn draw_references<DB: DrawingBackend>(
 /// (parameters in millions, F1, label).
 type LabelledPoint = (f64, f64, String);
 
-fn draw_params<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
+/// The points of the parameters-against-F1 chart, by group: published SQuAD1.1 dev
+/// results, published results on the study's dataset, and this study's variants (their size
+/// from the `parameters` line their trials log at step 0).
+fn params_groups(
     data: &StudyData,
     refs: &References,
     dataset: Option<&str>,
-) -> Result<(), ReportError> {
+) -> Vec<(String, RGBColor, Vec<LabelledPoint>)> {
     let mut groups: Vec<(String, RGBColor, Vec<LabelledPoint>)> = Vec::new();
     let squad: Vec<LabelledPoint> = refs
         .on("squad1.1-dev")
@@ -500,6 +526,16 @@ fn draw_params<DB: DrawingBackend>(
         VARIANT,
         mine,
     ));
+    groups
+}
+
+fn draw_params<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &StudyData,
+    refs: &References,
+    dataset: Option<&str>,
+) -> Result<(), ReportError> {
+    let groups = params_groups(data, refs, dataset);
     let xs: Vec<f64> = groups
         .iter()
         .flat_map(|g| g.2.iter().map(|p| p.0))
