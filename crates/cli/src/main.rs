@@ -40,6 +40,8 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Export a study's trials as CSV or JSON.
     Export(commands::export::ExportArgs),
+    /// A live web page of the database's studies: trials, curves, verdicts (read only).
+    Serve(commands::serve::ServeArgs),
     /// Run one prepared trial folder (used by `sweep run`'s executors).
     #[command(hide = true)]
     Trial(commands::trial::TrialArgs),
@@ -83,6 +85,7 @@ fn main() {
         Command::Devices(args) => commands::device::list(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Report(args) => commands::report::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Trial(args) => exit_with(commands::trial::run(&args)),
         Command::Score(args) => commands::score::run(&args),
         Command::Data(cmd) => commands::data::run(&cmd),

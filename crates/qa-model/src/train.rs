@@ -357,10 +357,13 @@ pub fn train_until<B: AutodiffBackend>(
         last_eval: None,
     };
     if run.state.step == 0 {
-        // The model's size, for the report's parameters-vs-F1 chart.
+        // The model's size, for the report's parameters-vs-F1 chart, and the planned steps,
+        // for the live view's time left.
         let mut line = MetricLine::at(0);
         line.other
             .insert("parameters".into(), json!(model.num_params()));
+        line.other
+            .insert("total_steps".into(), json!(plan.total_steps));
         run.metrics.write(&line)?;
     }
     let (model, status) = run.train_loop(model, &mut opt, &data, stop, device)?;

@@ -67,7 +67,15 @@ pub struct StudyData {
     pub configs: BTreeMap<String, Value>,
 }
 
-const CURVES: [&str; 4] = ["loss", "learning_rate", "eval_f1", "parameters"];
+/// The metric series loaded per trial: the curves, the model's size and the planned number
+/// of steps (both logged at step 0 by `sweep trial`).
+const CURVES: [&str; 5] = [
+    "loss",
+    "learning_rate",
+    "eval_f1",
+    "parameters",
+    "total_steps",
+];
 
 pub fn load(store: &Store, study: &str) -> Result<StudyData, ReportError> {
     let Some(row) = store.study(study)? else {

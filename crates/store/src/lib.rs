@@ -149,6 +149,15 @@ impl Store {
         &self.path
     }
 
+    /// SQLite's `PRAGMA data_version`: changes whenever another connection has committed
+    /// since this one last looked, so a long-lived reader (`sweep serve`) can keep what it
+    /// computed until the database really changes.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     pub fn schema_version(&self) -> Result<u32> {
         schema::version(&self.conn)
     }

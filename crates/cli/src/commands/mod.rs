@@ -12,6 +12,7 @@ pub mod predict;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod serve;
 pub mod status;
 pub mod train;
 pub mod trial;

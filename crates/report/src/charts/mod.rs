@@ -9,6 +9,7 @@ use std::path::Path;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use spec::protocol::TrialStatus;
 use spec::ClaimMetric;
 
 mod grid;
@@ -346,11 +347,37 @@ fn aggregate(curves: &[&Curve]) -> Vec<(f64, f64, f64, f64)> {
         .collect()
 }
 
+/// The curve of `metric` (mean over seeds, band = min–max) of every succeeded and running
+/// trial, as an SVG document: the live view's chart (`sweep serve`), drawn by the report's
+/// code.
+pub fn live_curve_svg(data: &StudyData, metric: &str, title: &str) -> Result<String, ReportError> {
+    register_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw_curves_of(&root, data, metric, title, true)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 fn draw_curves<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     data: &StudyData,
     metric: &str,
     title: &str,
+) -> Result<(), ReportError> {
+    draw_curves_of(area, data, metric, title, false)
+}
+
+/// The curves of succeeded trials, and with `running` those of running trials too.
+fn draw_curves_of<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &StudyData,
+    metric: &str,
+    title: &str,
+    running: bool,
 ) -> Result<(), ReportError> {
     let mut series = Vec::new();
     for v in &data.variants {
@@ -358,7 +385,12 @@ fn draw_curves<DB: DrawingBackend>(
             continue; // drawn under the variant it shares runs with
         }
         let curves: Vec<&Curve> = v
-            .succeeded()
+            .rows
+            .iter()
+            .filter(|r| {
+                r.status == TrialStatus::Succeeded
+                    || (running && r.status == TrialStatus::Running)
+            })
             .filter_map(|r| data.curves.get(&r.trial_id).and_then(|c| c.get(metric)))
             .collect();
         if curves.is_empty() {
