@@ -1,9 +1,14 @@
-// The live view: polls the server (every 2 s, with ETags, so an unchanged study costs a
-// 304) and redraws the selected study's trials, claims and curves. No reload; a lost
-// connection (the server or the network) is retried and said so.
+// The live view: asks the server for the selected study and waits (long polling: the answer
+// comes when the database changes, or after at most 10 s), then redraws its trials, claims
+// and curves and logs each trial's change of state. No reload; a lost connection (the server
+// or the network) is retried and said so. ETags make an unchanged answer a 304.
 "use strict";
-const token = new URLSearchParams(location.search).get("token");
-const POLL_MS = 2000;
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+const waitS = params.get("wait_s");
+const POLL_MS = 1000;
+const seen = {};
+const events = [];
 const etags = {};
 let selected = decodeURIComponent(location.hash.slice(1));
 let curveVersion = "";
@@ -90,6 +95,23 @@ function renderList(list) {
   document.getElementById("studies").replaceWith(box);
 }
 
+// Appends "variant seed N: old → new" for each trial whose state changed since the last
+// answer (nothing on the first one).
+function logChanges(d) {
+  const first = !(d.name in seen);
+  const mine = seen[d.name] || (seen[d.name] = {});
+  for (const t of d.trials) {
+    const key = t.variant + "/" + t.seed;
+    if (!first && mine[key] !== t.status) {
+      events.unshift(new Date().toLocaleTimeString() + "  " + t.variant + " seed " + t.seed + ": " + (mine[key] || "new") + " → " + t.status);
+    }
+    mine[key] = t.status;
+  }
+  events.length = Math.min(events.length, 100);
+  const box = el("ol", { id: "events", reversed: "" }, ...events.map((e) => el("li", {}, e)));
+  document.getElementById("events").replaceWith(box);
+}
+
 let shownVersion = "";
 async function tick() {
   try {
@@ -97,7 +119,12 @@ async function tick() {
     if (!selected && list.studies.length) selected = list.studies[0].name;
     renderList(list);
     if (selected) {
-      const d = await getJson("/api/studies/" + encodeURIComponent(selected));
+      let path = "/api/studies/" + encodeURIComponent(selected);
+      if (shownVersion && curveVersion === selected) {
+        path += "?wait=" + encodeURIComponent(shownVersion) + (waitS ? "&wait_s=" + encodeURIComponent(waitS) : "");
+      }
+      const d = await getJson(path);
+      logChanges(d);
       if (d.version !== shownVersion || d.name !== curveVersion) {
         renderStudy(d);
         shownVersion = d.version;

@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn tokens_are_random_hex_and_compared_whole() {
-        let (a, b) = (new_token().unwrap_or_default(), new_token().unwrap_or_default());
+        let (a, b) = (
+            new_token().unwrap_or_default(),
+            new_token().unwrap_or_default(),
+        );
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -144,10 +144,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, opts: &Opti
         let app = app.clone();
         let (lifetime, header_timeout) = (opts.connection_lifetime, opts.header_timeout);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let mut app = app.clone();
-                async move { app.call(request.map(Body::new)).await }
-            });
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let mut app = app.clone();
+                    async move { app.call(request.map(Body::new)).await }
+                });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
@@ -222,7 +223,10 @@ async fn not_found() -> Response<Body> {
 }
 
 fn text(status: StatusCode, message: String) -> Response<Body> {
-    with_headers((status, message).into_response(), "text/plain; charset=utf-8")
+    with_headers(
+        (status, message).into_response(),
+        "text/plain; charset=utf-8",
+    )
 }
 
 /// Runs a read on the blocking pool (SQLite and plotters are synchronous).
@@ -275,11 +279,41 @@ async fn studies(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     }
 }
 
+/// The longest a request may wait for a change (`?wait=VERSION`).
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// A study. With `?wait=VERSION` (the version the page shows) the answer waits until the
+/// database changes or `MAX_WAIT` (at most; `&wait_s=N` asks for less) has passed: the page
+/// sees a change at once and asks again, instead of asking every second.
 async fn study(
     State(shared): State<Arc<Shared>>,
     UrlPath(name): UrlPath<String>,
+    Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response<Body> {
+    let param = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(shown) = param("wait") {
+        let limit = param("wait_s")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map_or(MAX_WAIT, |s| Duration::from_secs_f64(s).min(MAX_WAIT));
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let now = match read(Arc::clone(&shared), |r| r.version()).await {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            if now != shown || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     match read(shared, move |r| r.study(&name)).await {
         Ok(doc) => json_answer(&headers, doc),
         Err(r) => r,
@@ -311,7 +345,9 @@ async fn static_report(
             // A report is self-contained (inline SVG and styles) and runs no script.
             r.headers_mut().insert(
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
             );
             r
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use report::data::StudyData;
 use serde_json::{json, Value};
 use spec::protocol::TrialStatus;
-use store::{StudyTrialRow, Store};
+use store::{Store, StudyTrialRow};
 
 /// Why a view could not be made.
 #[derive(Debug)]
@@ -93,6 +93,11 @@ impl Reader {
             self.svgs.clear();
         }
         Ok(format!("v{version}"))
+    }
+
+    /// The database's version as the page sees it (`v<data_version>`).
+    pub fn version(&mut self) -> Result<String, ViewError> {
+        self.refresh()
     }
 
     fn doc(version: &str, value: &Value) -> Doc {
@@ -231,7 +236,10 @@ fn counts(rows: &[StudyTrialRow]) -> Value {
 }
 
 /// The last `(step, value)` of a trial's curve `name`.
-fn last_point(curves: Option<&std::collections::BTreeMap<String, report::data::Curve>>, name: &str) -> Option<(i64, f64)> {
+fn last_point(
+    curves: Option<&std::collections::BTreeMap<String, report::data::Curve>>,
+    name: &str,
+) -> Option<(i64, f64)> {
     curves?.get(name)?.last().copied()
 }
 

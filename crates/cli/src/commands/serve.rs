@@ -29,7 +29,11 @@ pub struct ServeArgs {
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = &args.token {
-        if t.len() < 16 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if t.len() < 16
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             anyhow::bail!("--token: expected at least 16 characters from A-Z a-z 0-9 - _");
         }
     }

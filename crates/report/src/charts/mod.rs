@@ -388,8 +388,7 @@ fn draw_curves_of<DB: DrawingBackend>(
             .rows
             .iter()
             .filter(|r| {
-                r.status == TrialStatus::Succeeded
-                    || (running && r.status == TrialStatus::Running)
+                r.status == TrialStatus::Succeeded || (running && r.status == TrialStatus::Running)
             })
             .filter_map(|r| data.curves.get(&r.trial_id).and_then(|c| c.get(metric)))
             .collect();
