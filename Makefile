@@ -8,7 +8,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test test-all test-wgpu test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner venv gpu-prepare parity amp-check clean
+.PHONY: all build test test-all test-wgpu test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner bench-serve venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -44,13 +44,13 @@ test-wgpu:
 test-runner:
 	$(CARGO) test --locked -p runner
 
-## spec, store, stats, runner and report must not depend on burn (CI runs this).
+## spec, store, stats, runner, report and serve must not depend on burn (CI runs this).
 check-deps:
-	@for c in spec store stats runner report; do \
+	@for c in spec store stats runner report serve; do \
 		if $(CARGO) tree --locked -p $$c -e normal --prefix none | grep -q '^burn'; then \
 			echo "$$c depends on burn: $$($(CARGO) tree --locked -p $$c -i burn 2>/dev/null | head -5)" >&2; exit 1; \
 		fi; \
-	done; echo "spec, store, stats, runner, report: no burn"
+	done; echo "spec, store, stats, runner, report, serve: no burn"
 
 ## Long fuzz runs of every loader (study/trial YAML, HF config.json, SQuAD and predictions
 ## JSON, tokenizer.json, vocab.txt, tokenizer_config.json, safetensors, pytorch_model.bin,
@@ -119,7 +119,7 @@ venv:
 	tools/setup-venv.sh >/dev/null
 
 ## Benchmarks against HF transformers / PyTorch in the same run; writes docs/benchmarks.md.
-bench: venv bench-runner
+bench: venv bench-runner bench-serve
 	$(CARGO) build --release --locked -p qa-data --example bench_data
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data
@@ -131,6 +131,12 @@ bench: venv bench-runner
 bench-runner:
 	$(CARGO) build --release --locked -p runner --bin fake-trial
 	$(CARGO) run --release --locked -p runner --example bench_runner -- target/release/fake-trial docs/benchmarks.md
+
+## The live view under load (no Python needed): a sweep of fake trials alone and with 50
+## clients polling `sweep serve`, as a ratio; writes docs/benchmarks.md.
+bench-serve:
+	$(CARGO) build --release --locked -p runner --bin fake-trial
+	$(CARGO) run --release --locked -p serve --example bench_serve -- target/release/fake-trial docs/benchmarks.md
 
 ## Training parity with a PyTorch + transformers loop (run_qa semantics), tools/parity.py:
 ## first the lockstep runs (seed 1 of each trial as one computation on both sides, dropout off
