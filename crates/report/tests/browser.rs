@@ -38,17 +38,6 @@ window.addEventListener("load", () => {
 });
 </script>"#;
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|c| {
-            let out = Command::new("which").arg(c).output().ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        })
-}
-
 /// (problems, number of figures) as the page reports them, and the screenshot path.
 fn check_page(browser: &Path, html: &Path, screenshot: &Path) -> (Vec<String>, usize) {
     let text = std::fs::read_to_string(html).unwrap();
@@ -98,7 +87,8 @@ fn check_page(browser: &Path, html: &Path, screenshot: &Path) -> (Vec<String>, u
 #[test]
 #[ignore = "needs Debian's chromium; make test-all runs it (CI installs chromium)"]
 fn report_renders_in_headless_chromium() {
-    let browser = chromium().expect("chromium is not installed (apt-get install chromium)");
+    let browser =
+        testkit::chromium().expect("chromium is not installed (apt-get install chromium)");
     let dir = std::env::temp_dir().join(format!("qa-sweep-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

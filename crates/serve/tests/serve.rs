@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use spec::protocol::TrialStatus;
-use store::{Finish, MetricRow, PlannedRow, Store};
+use store::{Finish, MetricRow, Store};
 
 const STUDY: &str = "name: live
 base:
@@ -37,24 +37,8 @@ fn scratch(name: &str) -> PathBuf {
 fn planned(dir: &Path) -> Store {
     let study = spec::Study::from_yaml_str(STUDY, "live.yaml").unwrap();
     let mut store = Store::open(&dir.join("sweep.db")).unwrap();
-    let rows: Vec<PlannedRow> = study
-        .expand()
-        .unwrap()
-        .into_iter()
-        .map(|t| PlannedRow {
-            ordinal: t.ordinal,
-            variant: t.variant.clone(),
-            ablation: t.ablation.clone(),
-            grid_point: t.grid_point.clone(),
-            seed: t.seed,
-            params: serde_json::to_string(&t.params).unwrap(),
-            trial_id: format!("{:016x}", t.ordinal + 1),
-            effective_config: "{}".into(),
-            config: serde_json::to_string(&t.config).unwrap(),
-            duplicate_of: None,
-            duplicate_reason: None,
-        })
-        .collect();
+    // The runner's own plan: real trial ids, in the order the runner claims them.
+    let rows = runner::plan(&study).unwrap().rows().unwrap();
     store
         .save_plan("live", Some("a live test"), STUDY, "cafe", &rows)
         .unwrap();
@@ -372,17 +356,6 @@ fn oversized_slow_and_too_many_clients_are_bounded() {
     assert_eq!(get(server.addr, "/api/studies").0, 200);
 }
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|c| {
-            let out = Command::new("which").arg(c).output().ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        })
-}
-
 /// The page in headless Chromium while a writer moves trials along: one page load sees a
 /// trial go from pending to running to succeeded (its log of changes would be empty after a
 /// reload), a curve drawn, a failure's error, and the claims. Long polling keeps the
@@ -390,7 +363,7 @@ fn chromium() -> Option<PathBuf> {
 #[test]
 #[ignore = "needs Debian's chromium; make test-all runs it"]
 fn the_page_updates_without_a_reload() {
-    let browser = chromium().expect("chromium is not installed (apt install chromium)");
+    let browser = testkit::chromium().expect("chromium is not installed (apt install chromium)");
     let dir = scratch("browser");
     let mut writer = planned(&dir);
     let server = serve(&dir.join("sweep.db"), |_| {});

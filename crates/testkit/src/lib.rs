@@ -22,6 +22,19 @@ pub fn require_slurm() {
     );
 }
 
+/// Debian's `chromium` (or another Chromium on the PATH), for the browser tests; `None` when
+/// none is installed (those tests are `#[ignore]`d and fail without it).
+pub fn chromium() -> Option<std::path::PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|c| {
+            let out = std::process::Command::new("which").arg(c).output().ok()?;
+            out.status
+                .success()
+                .then(|| std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+}
+
 /// A study YAML over a test workspace holding `vocab.txt`, `train.json` and `dev.json` (tiny
 /// preset, `steps` optimizer steps); `extra` is appended (ablations, seeds…). Used by the
 /// runner's and the CLI's runner tests.
