@@ -57,6 +57,14 @@ pub fn supervise(process: &TrialProcess, config: &TrialConfig, device: &str) -> 
 
 fn run(process: &TrialProcess, config: &TrialConfig, device: &str) -> Result<i32, String> {
     let dir = std::path::absolute(process.dir()).map_err(|e| e.to_string())?;
+    let argv = prepare(&dir, config, device)?;
+    let (status, tail_text) = wait_for_program(process, &dir, config.train.seed, &argv)?;
+    outcome(process, &dir, config, status, &tail_text)
+}
+
+/// Writes `params.json`, expands the command's placeholders and removes what an earlier
+/// attempt left (its outputs must not pass for this one's). Returns the argv.
+fn prepare(dir: &Path, config: &TrialConfig, device: &str) -> Result<Vec<String>, String> {
     let command = config
         .command
         .as_ref()
@@ -105,18 +113,30 @@ fn run(process: &TrialProcess, config: &TrialConfig, device: &str) -> Result<i32
     if format == ResultsFormat::HfTrainer {
         let _ = std::fs::remove_file(dir.join(files::METRICS));
     }
+    Ok(argv)
+}
+
+/// Starts the program in the trial folder (sharing the folder lock), copies its stderr while
+/// keeping the last lines, and waits for it; a stop request sends SIGTERM, then SIGKILL after
+/// the grace period. Returns its exit status and the tail of its stderr.
+fn wait_for_program(
+    process: &TrialProcess,
+    dir: &Path,
+    seed: u64,
+    argv: &[String],
+) -> Result<(std::process::ExitStatus, String), String> {
     process
         .share_lock_with_children()
         .map_err(|e| format!("cannot share the folder lock with the program: {e}"))?;
-    eprintln!("program trial: {}", shell_words(&argv));
+    eprintln!("program trial: {}", shell_words(argv));
     let Some((program_name, args)) = argv.split_first() else {
         return Err("the command is empty".into());
     };
     let mut child = Command::new(program_name)
         .args(args)
-        .current_dir(&dir)
-        .env(env::TRIAL_DIR, &dir)
-        .env(env::SEED, config.train.seed.to_string())
+        .current_dir(dir)
+        .env(env::TRIAL_DIR, dir)
+        .env(env::SEED, seed.to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -166,6 +186,20 @@ fn run(process: &TrialProcess, config: &TrialConfig, device: &str) -> Result<i32
         .lock()
         .map(|t| t.iter().cloned().collect::<Vec<String>>().join("\n"))
         .unwrap_or_default();
+    Ok((status, tail_text))
+}
+
+/// The protocol's exit code for how the program ended: its results adapted on success, a
+/// stop on request as interrupted, out of memory recognised in its stderr, and otherwise the
+/// last line of its stderr as the reason.
+fn outcome(
+    process: &TrialProcess,
+    dir: &Path,
+    config: &TrialConfig,
+    status: std::process::ExitStatus,
+    tail_text: &str,
+) -> Result<i32, String> {
+    let format = config.results.unwrap_or_default();
     use std::os::unix::process::ExitStatusExt;
     let code = status.code();
     if process.stop_requested() && code != Some(exit::SUCCEEDED) {
@@ -180,9 +214,9 @@ fn run(process: &TrialProcess, config: &TrialConfig, device: &str) -> Result<i32
         .map(|l| format!(": {}", l.trim()))
         .unwrap_or_default();
     match code {
-        Some(exit::SUCCEEDED) => finish(&dir, config, format),
+        Some(exit::SUCCEEDED) => finish(dir, config, format),
         Some(c @ (exit::DIVERGED | exit::INTERRUPTED | exit::OUT_OF_MEMORY)) => Ok(c),
-        Some(c) if mentions_out_of_memory(&tail_text) => {
+        Some(c) if mentions_out_of_memory(tail_text) => {
             eprintln!("program exited with code {c}; its stderr reports out of memory");
             Ok(exit::OUT_OF_MEMORY)
         }
