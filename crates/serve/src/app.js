@@ -11,7 +11,7 @@ const seen = {};
 const events = [];
 const etags = {};
 let selected = decodeURIComponent(location.hash.slice(1));
-let curveVersion = "";
+let shownStudy = "";
 
 function url(path) {
   return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path;
@@ -120,15 +120,15 @@ async function tick() {
     renderList(list);
     if (selected) {
       let path = "/api/studies/" + encodeURIComponent(selected);
-      if (shownVersion && curveVersion === selected) {
+      if (shownVersion && shownStudy === selected) {
         path += "?wait=" + encodeURIComponent(shownVersion) + (waitS ? "&wait_s=" + encodeURIComponent(waitS) : "");
       }
       const d = await getJson(path);
       logChanges(d);
-      if (d.version !== shownVersion || d.name !== curveVersion) {
+      if (d.version !== shownVersion || d.name !== shownStudy) {
         renderStudy(d);
         shownVersion = d.version;
-        curveVersion = d.name;
+        shownStudy = d.name;
       }
     }
     document.getElementById("status").textContent = "updated " + new Date().toLocaleTimeString() + " (every " + POLL_MS / 1000 + " s)";

@@ -263,7 +263,7 @@ fn json_answer(headers: &HeaderMap, doc: view::Doc) -> Response<Body> {
     let mut r = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Body::from(doc.body.as_ref().clone()).into_response()
+        Body::from(doc.body).into_response()
     };
     r = with_headers(r, "application/json");
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -325,10 +325,7 @@ async fn curve(
     UrlPath((name, metric)): UrlPath<(String, String)>,
 ) -> Response<Body> {
     match read(shared, move |r| r.curve(&name, &metric)).await {
-        Ok(svg) => with_headers(
-            Body::from(svg.as_ref().clone()).into_response(),
-            "image/svg+xml",
-        ),
+        Ok(svg) => with_headers(Body::from(svg).into_response(), "image/svg+xml"),
         Err(r) => r,
     }
 }

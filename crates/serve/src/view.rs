@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use report::data::StudyData;
 use serde_json::{json, Value};
 use spec::protocol::TrialStatus;
@@ -40,7 +41,7 @@ impl From<report::ReportError> for ViewError {
 #[derive(Debug, Clone)]
 pub struct Doc {
     pub version: String,
-    pub body: Arc<Vec<u8>>,
+    pub body: Bytes,
 }
 
 /// The curves the page draws, and their titles.
@@ -58,7 +59,7 @@ pub struct Reader {
     studies: Option<Doc>,
     details: HashMap<String, Doc>,
     data: HashMap<String, Arc<StudyData>>,
-    svgs: HashMap<(String, String), Arc<Vec<u8>>>,
+    svgs: HashMap<(String, String), Bytes>,
 }
 
 /// `reports/` beside the database: where `sweep report NAME` writes by default.
@@ -103,7 +104,7 @@ impl Reader {
     fn doc(version: &str, value: &Value) -> Doc {
         Doc {
             version: version.to_string(),
-            body: Arc::new(value.to_string().into_bytes()),
+            body: Bytes::from(value.to_string()),
         }
     }
 
@@ -177,7 +178,7 @@ impl Reader {
                 "description": data.study.description,
                 "version": version,
                 "trials": trials,
-                "counts": counts(&data.variants.iter().flat_map(|v| v.rows.iter().cloned()).collect::<Vec<_>>()),
+                "counts": counts(data.variants.iter().flat_map(|v| &v.rows)),
                 "claims": claims,
                 "curves": curves,
                 "report": report.is_file(),
@@ -188,18 +189,18 @@ impl Reader {
     }
 
     /// One curve of a study as SVG (succeeded and running trials).
-    pub fn curve(&mut self, name: &str, metric: &str) -> Result<Arc<Vec<u8>>, ViewError> {
+    pub fn curve(&mut self, name: &str, metric: &str) -> Result<Bytes, ViewError> {
         self.refresh()?;
         let Some((metric, title)) = CURVES.iter().find(|(m, _)| *m == metric) else {
             return Err(ViewError::NotFound(format!("no curve named {metric:?}")));
         };
         let key = (name.to_string(), metric.to_string());
         if let Some(svg) = self.svgs.get(&key) {
-            return Ok(Arc::clone(svg));
+            return Ok(svg.clone());
         }
         let data = self.data(name)?;
-        let svg = Arc::new(report::charts::live_curve_svg(&data, metric, title)?.into_bytes());
-        self.svgs.insert(key, Arc::clone(&svg));
+        let svg = Bytes::from(report::charts::live_curve_svg(&data, metric, title)?);
+        self.svgs.insert(key, svg.clone());
         Ok(svg)
     }
 
@@ -227,7 +228,7 @@ impl Reader {
     }
 }
 
-fn counts(rows: &[StudyTrialRow]) -> Value {
+fn counts<'a>(rows: impl IntoIterator<Item = &'a StudyTrialRow>) -> Value {
     let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for r in rows {
         *by.entry(r.status.as_str()).or_default() += 1;

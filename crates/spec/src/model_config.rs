@@ -239,10 +239,11 @@ impl ModelConfig {
             embedding_size,
             num_hidden_groups,
             inner_group_num,
-            raw: Map::new(),
+            // Last: every key above is read from it first.
+            raw,
         };
         config.check_shapes(origin)?;
-        Ok(Self { raw, ..config })
+        Ok(config)
     }
 
     /// The checks between keys: heads divide the hidden size, groups fit the layers, the
