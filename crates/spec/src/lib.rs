@@ -10,6 +10,7 @@ pub mod model_config;
 pub mod model_keys;
 pub mod program;
 pub mod protocol;
+pub mod search;
 pub mod seeds;
 pub mod slurm;
 pub mod study;
@@ -17,5 +18,6 @@ mod suggest;
 pub mod trial;
 
 pub use device::Device;
-pub use study::{Claim, ClaimMetric, Expect, PlannedTrial, Study, BASELINE};
+pub use search::{Direction, Domain, Search, SearchMethod};
+pub use study::{Claim, ClaimMetric, Expect, PlannedTrial, Study, BASELINE, SEARCH};
 pub use trial::{DataSpec, Half, ModelSpec, Precision, Preset, SpecError, TrainSpec, TrialConfig};

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::search::Search;
 pub use crate::seeds::Seeds;
 use crate::suggest::{locate, with_suggestion};
 use crate::trial::{SpecError, TrialConfig, DATA_KEYS, MODEL_KEYS};
@@ -166,6 +167,8 @@ struct RawStudy {
     diverged_runs: Option<DivergedRuns>,
     #[serde(default)]
     executor: ExecutorSpec,
+    #[serde(default)]
+    search: Option<Search>,
 }
 
 /// The family-wise error rate of a study's claims unless it says otherwise.
@@ -206,9 +209,16 @@ pub struct Study {
     pub alpha: f64,
     pub diverged_runs: DivergedRuns,
     pub executor: ExecutorSpec,
+    /// A search study's block: its trials are suggestions (`s01`, `s02`, …) that the
+    /// runner asks the `search` crate for as results come in, instead of a fixed
+    /// expansion.
+    pub search: Option<Search>,
     /// The YAML text as read (stored with the results for reproducibility).
     pub source: String,
 }
+
+/// The `ablation` of every suggestion of a search study.
+pub const SEARCH: &str = "search";
 
 /// One trial of an expanded study, before ids and deduplication (the runner's job).
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +266,9 @@ impl Study {
         }
         let grid = parse_grid(&raw.grid, &src)?;
         let ablations = parse_ablations(&raw.ablations, &grid, &src)?;
+        if let Some(search) = &raw.search {
+            check_search(search, &raw, &seeds, &src)?;
+        }
         let names: BTreeSet<String> = ablations.iter().map(|a| a.name.clone()).collect();
         check_claims(&raw.claims, &names, &src)?;
         if let Some(slurm) = &raw.executor.slurm {
@@ -282,12 +295,26 @@ impl Study {
             alpha,
             diverged_runs: raw.diverged_runs.unwrap_or_default(),
             executor: raw.executor,
+            search: raw.search,
             source: text.to_string(),
         };
         // Every variant must form a valid trial: catches wrong value types and ranges
-        // before anything runs.
+        // before anything runs. For a search, each end of each range (and each choice)
+        // must.
         let initial = study.seeds.initial();
         study.expand_checked(origin, &|needles| src.at(needles), &|_| initial)?;
+        if let Some(search) = &study.search {
+            for (key, domain) in &search.space {
+                for value in domain.extremes() {
+                    let mut params = Map::new();
+                    params.insert(key.clone(), value);
+                    let variant = format!("{key}={}", params[key]);
+                    study
+                        .variant_trials(&variant, SEARCH, "", params, 1, origin)
+                        .map_err(|e| relocate(e, &src.at(&["search", "space", key])))?;
+                }
+            }
+        }
         Ok(study)
     }
 
@@ -316,12 +343,11 @@ impl Study {
         at: &dyn Fn(&[&str]) -> String,
         seeds_of: &dyn Fn(&str) -> usize,
     ) -> Result<Vec<PlannedTrial>, SpecError> {
-        let all_seeds = self.seeds.all();
-        let base = serde_json::to_value(&self.base).map_err(|e| SpecError::Parse {
-            path: origin.into(),
-            message: e.to_string(),
-        })?;
         let mut out = Vec::new();
+        if self.search.is_some() {
+            // A search's trials are made one suggestion at a time ([`Self::suggestion`]).
+            return Ok(out);
+        }
         let points = grid_points(&self.grid);
         let variants: Vec<(&str, &[(String, Value)])> = std::iter::once((BASELINE, &[][..]))
             .chain(
@@ -337,10 +363,6 @@ impl Study {
                 for (k, v) in point.iter().copied().chain(set.iter().map(|(k, v)| (k, v))) {
                     params.insert(k.clone(), v.clone());
                 }
-                let mut doc = base.clone();
-                for (k, v) in &params {
-                    set_dotted(&mut doc, k, v.clone());
-                }
                 let variant = if label.is_empty() {
                     ablation.to_string()
                 } else {
@@ -352,39 +374,100 @@ impl Study {
                 } else {
                     &["ablations", &name_key]
                 };
-                let config: TrialConfig = serde_json::from_value(doc).map_err(|e| {
-                    let key = params.keys().next().cloned().unwrap_or_default();
-                    SpecError::Invalid {
-                        path: at(here),
-                        key: format!("variant {variant}"),
-                        message: format!("{e} (in {key} or the other keys it sets)"),
-                    }
-                })?;
-                config
-                    .validate(&format!("{origin} (variant {variant})"))
+                let trials = self
+                    .variant_trials(&variant, ablation, &label, params, seeds_of(&variant), origin)
                     .map_err(|e| relocate(e, &at(here)))?;
-                let n = seeds_of(&variant).min(all_seeds.len());
-                for seed in &all_seeds[..n] {
-                    let mut config = config.clone();
-                    config.train.seed = *seed;
-                    out.push(PlannedTrial {
-                        ordinal: out.len(),
-                        variant: variant.clone(),
-                        ablation: ablation.to_string(),
-                        grid_point: label.clone(),
-                        params: params.clone(),
-                        seed: *seed,
-                        config,
-                    });
+                for mut t in trials {
+                    t.ordinal = out.len();
+                    out.push(t);
                 }
             }
         }
         Ok(out)
     }
 
+    /// The trials of one variant: `base` with `params` set, validated, once per seed (the
+    /// first `seeds` of [`Seeds::all`]).
+    fn variant_trials(
+        &self,
+        variant: &str,
+        ablation: &str,
+        label: &str,
+        params: Map<String, Value>,
+        seeds: usize,
+        origin: &str,
+    ) -> Result<Vec<PlannedTrial>, SpecError> {
+        let mut doc = serde_json::to_value(&self.base).map_err(|e| SpecError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
+        for (k, v) in &params {
+            set_dotted(&mut doc, k, v.clone());
+        }
+        let config: TrialConfig = serde_json::from_value(doc).map_err(|e| {
+            let key = params.keys().next().cloned().unwrap_or_default();
+            SpecError::Invalid {
+                path: origin.into(),
+                key: format!("variant {variant}"),
+                message: format!("{e} (in {key} or the other keys it sets)"),
+            }
+        })?;
+        config.validate(&format!("{origin} (variant {variant})"))?;
+        let all_seeds = self.seeds.all();
+        Ok(all_seeds[..seeds.min(all_seeds.len())]
+            .iter()
+            .map(|seed| {
+                let mut config = config.clone();
+                config.train.seed = *seed;
+                PlannedTrial {
+                    ordinal: 0,
+                    variant: variant.to_string(),
+                    ablation: ablation.to_string(),
+                    grid_point: label.to_string(),
+                    params: params.clone(),
+                    seed: *seed,
+                    config,
+                }
+            })
+            .collect())
+    }
+
+    /// The trials (one per seed) of a search's suggestion `index` (0-based), which sets
+    /// `params`; ordinals start at `first_ordinal`.
+    pub fn suggestion(
+        &self,
+        index: usize,
+        params: Map<String, Value>,
+        first_ordinal: usize,
+    ) -> Result<Vec<PlannedTrial>, SpecError> {
+        let Some(search) = &self.search else {
+            return Err(SpecError::Invalid {
+                path: "study".into(),
+                key: "search".into(),
+                message: format!("study {} has no search: block", self.name),
+            });
+        };
+        let variant = search.variant_name(index);
+        let mut trials = self.variant_trials(
+            &variant,
+            SEARCH,
+            "",
+            params,
+            self.seeds.initial(),
+            "study",
+        )?;
+        for (i, t) in trials.iter_mut().enumerate() {
+            t.ordinal = first_ordinal + i;
+        }
+        Ok(trials)
+    }
+
     /// The distinct variant names, in expansion order.
     pub fn variant_names(&self) -> Vec<String> {
         let mut names = Vec::new();
+        if self.search.is_some() {
+            return names;
+        }
         for point in grid_points(&self.grid) {
             let label = point_label(&point);
             for a in std::iter::once(BASELINE).chain(self.ablations.iter().map(|a| &*a.name)) {
@@ -550,6 +633,108 @@ fn parse_ablations(
         });
     }
     Ok(ablations)
+}
+
+/// `search:`: the block's own checks, then what it means for the rest of the study. A
+/// search's suggestions are its variants, so it has no grid or ablations; its claims would
+/// have nothing to compare; pruning needs periodic evaluations and one seed per
+/// suggestion.
+fn check_search(
+    search: &Search,
+    raw: &RawStudy,
+    seeds: &Seeds,
+    src: &Source<'_>,
+) -> Result<(), SpecError> {
+    search.check().map_err(|(key, message)| {
+        let needles: Vec<&str> = std::iter::once("search")
+            .chain(key.split('.').take(2))
+            .collect();
+        src.invalid(&needles, &format!("search.{key}"), message)
+    })?;
+    if let Some(prune) = &search.prune {
+        if !raw.claims.is_empty() {
+            return Err(src.invalid(
+                &["search", "prune"],
+                "search.prune",
+                "a study with claims cannot prune: pruning stops the trials that look worse \
+                 early, so the arm that is losing is cut short and a claim's comparison is \
+                 biased. Tune with pruning in one study, then check claims (without \
+                 search:) in another with the values it found in base"
+                    .into(),
+            ));
+        }
+        if seeds.initial() != 1 || seeds.is_sequential() {
+            return Err(src.invalid(
+                &["seeds"],
+                "seeds",
+                "prune: compares single runs at each rung, so each suggestion runs one seed \
+                 (seeds: [1]); without prune:, a suggestion's objective is its mean over \
+                 the seeds"
+                    .into(),
+            ));
+        }
+        let is_program = raw.base.command.is_some();
+        if !is_program {
+            match raw.base.train.eval_steps {
+                None => {
+                    return Err(src.invalid(
+                        &["search", "prune"],
+                        "search.prune",
+                        "pruning compares periodic evaluations: set base.train.eval_steps \
+                         (at most prune.min_steps)"
+                            .into(),
+                    ))
+                }
+                Some(e) if e as u64 > prune.min_steps => {
+                    return Err(src.invalid(
+                        &["search", "prune", "min_steps"],
+                        "search.prune.min_steps",
+                        format!(
+                            "{}: below base.train.eval_steps ({e}), so no evaluation exists at \
+                             the first rung",
+                            prune.min_steps
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if !raw.claims.is_empty() {
+        return Err(src.invalid(
+            &["claims"],
+            "claims",
+            "claims compare an ablation with the baseline, and a search study has \
+             suggestions instead; check claims in a study without search: (with the values \
+             the search found in base)"
+                .into(),
+        ));
+    }
+    if !raw.grid.is_empty() || !raw.ablations.is_empty() {
+        let key = if raw.grid.is_empty() { "ablations" } else { "grid" };
+        return Err(src.invalid(
+            &[key],
+            key,
+            format!(
+                "a search study's variants are its suggestions: put fixed values in base and \
+                 the keys to vary under search.space, not {key}:"
+            ),
+        ));
+    }
+    if seeds.is_sequential() {
+        return Err(src.invalid(
+            &["seeds"],
+            "seeds",
+            "sequential seeds serve claims; a search runs a fixed list of seeds per \
+             suggestion (e.g. seeds: [1])"
+                .into(),
+        ));
+    }
+    for (key, _) in &search.space {
+        let here = ["search", "space", key.as_str()];
+        check_dotted_key(key).map_err(|m| src.invalid(&here, &format!("search.space.{key}"), m))?;
+    }
+    Ok(())
 }
 
 /// `claims:`: each names an ablation (not the baseline); margins only on `same` claims, and
