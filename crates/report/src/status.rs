@@ -170,6 +170,8 @@ mod tests {
             train_seconds: None,
             examples_per_second: None,
             final_metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            pruned_step: None,
+            pruned_value: None,
         }
     }
 

@@ -120,14 +120,16 @@ pub(crate) fn ingest(
 }
 
 /// Records an ended attempt: its outcome, final metrics, predictions and environment, in
-/// that order, then releases the trial. Returns the status and a one-line summary for the
-/// caller to show.
+/// that order, then releases the trial. `pruned` is where the pruner stopped it (the step
+/// and value of the evaluation it compared), kept if it ends as pruned. Returns the status
+/// and a one-line summary for the caller to show.
 pub(crate) fn record_end(
     store: &mut Store,
     runner: &str,
     host: &str,
     ended: &mut Ended,
     shared: &mut Shared,
+    pruned: Option<(i64, f64)>,
 ) -> Result<(TrialStatus, String), RunnerError> {
     let (code, signal) = (ended.code, ended.signal);
     let seconds = ended.attempt.started.elapsed().as_secs_f64();
@@ -137,6 +139,7 @@ pub(crate) fn record_end(
     let (trial_status, error) = classify(code, signal, ended.stop, &result, stderr_tail.as_deref());
     ingest(a, store, true)?;
     let mut f = Finish::new(trial_status);
+    f.pruned = pruned.filter(|_| trial_status == TrialStatus::Pruned);
     f.exit_code = code;
     f.signal = signal;
     // The last line of stderr usually says what went wrong; keep it next to the status.

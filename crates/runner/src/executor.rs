@@ -117,6 +117,11 @@ pub(crate) trait Executor {
     /// The attempts still running (their metrics are ingested while they run).
     fn running(&mut self) -> Vec<&mut Attempt>;
 
+    /// Stops one running trial for good (a search's pruner): SIGTERM now, SIGKILL after
+    /// the grace period; it ends with [`crate::outcome::Stop::Prune`]. False if the trial
+    /// is not running here.
+    fn prune(&mut self, trial: &spec::protocol::TrialId) -> bool;
+
     /// The `count`-th SIGINT/SIGTERM to the runner (1, 2, …).
     fn interrupt(&mut self, count: usize) -> AfterInterrupt;
 

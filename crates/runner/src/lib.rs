@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod sequential;
 mod signals;
 pub mod slurm;
+pub mod suggestions;
 pub mod trial_dir;
 pub mod trial_process;
 
@@ -177,7 +178,13 @@ pub fn exit_code(summary: &RunSummary, rows: &[store::StudyTrialRow]) -> i32 {
     }
     let all_ok = rows
         .iter()
-        .all(|r| matches!(r.status, TrialStatus::Succeeded | TrialStatus::Running));
+        .all(|r| {
+            matches!(
+                r.status,
+                // A search's pruner stopping a trial is the search working, not a failure.
+                TrialStatus::Succeeded | TrialStatus::Running | TrialStatus::Pruned
+            )
+        });
     if all_ok {
         0
     } else {

@@ -212,6 +212,25 @@ impl Executor for LocalExecutor {
             .collect()
     }
 
+    fn prune(&mut self, trial: &spec::protocol::TrialId) -> bool {
+        let Some(r) = self
+            .slots
+            .iter_mut()
+            .filter_map(|s| s.running.as_mut())
+            .find(|r| r.attempt.trial_id == *trial)
+        else {
+            return false;
+        };
+        if r.term_sent.is_none() {
+            signal_group(&r.child, Signal::SIGTERM);
+            r.term_sent = Some(Instant::now());
+        }
+        if r.stop != Stop::Drain {
+            r.stop = Stop::Prune;
+        }
+        true
+    }
+
     fn interrupt(&mut self, count: usize) -> AfterInterrupt {
         for r in self.slots.iter_mut().filter_map(|s| s.running.as_mut()) {
             if count >= 2 {

@@ -12,6 +12,8 @@ pub enum Stop {
     Timeout,
     /// The runner is draining (Ctrl-C, SIGTERM) or was told to kill.
     Drain,
+    /// A search's pruner stopped it (SIGTERM): final, never resumed.
+    Prune,
 }
 
 /// Classifies an ended attempt; the string explains failures in words. `result` is what
@@ -49,6 +51,14 @@ pub fn classify(
                 Some(format!("exited 0 with an unreadable result: {e}")),
             ),
         },
+        // Ended on its own before the pruner's SIGTERM arrived: that outcome stands.
+        (Stop::Prune, Some(exit::DIVERGED), _) => {
+            (TrialStatus::Diverged, Some("loss became NaN/inf".into()))
+        }
+        (Stop::Prune, _, _) => (
+            TrialStatus::Pruned,
+            Some("stopped early by the search's pruner".into()),
+        ),
         (_, Some(exit::DIVERGED), _) => (TrialStatus::Diverged, Some("loss became NaN/inf".into())),
         (_, Some(exit::INTERRUPTED), _) => (
             TrialStatus::Interrupted,
@@ -122,6 +132,12 @@ mod tests {
         assert_eq!(c(Some(3), None, Stop::None, None, None), Diverged);
         assert_eq!(c(Some(4), None, Stop::Drain, None, None), Interrupted);
         assert_eq!(c(Some(4), None, Stop::Timeout, None, None), TimedOut);
+        assert_eq!(c(Some(4), None, Stop::Prune, None, None), Pruned);
+        assert_eq!(c(None, Some(9), Stop::Prune, None, None), Pruned);
+        assert_eq!(
+            c(Some(0), None, Stop::Prune, Some(Outcome::Succeeded), None),
+            Succeeded
+        );
         assert_eq!(c(None, Some(9), Stop::Drain, None, None), Interrupted);
         assert_eq!(c(None, Some(9), Stop::None, None, None), OutOfMemory);
         assert_eq!(

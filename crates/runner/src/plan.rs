@@ -76,6 +76,9 @@ pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
 /// program trial's missing `code:` file enters the id as missing (for
 /// `sweep plan --no-check-files` before the models and scripts are there).
 pub fn plan_with(study: &Study, require_models: bool) -> Result<Plan, RunnerError> {
+    if study.search.is_some() {
+        return crate::suggestions::first_plan(study, require_models);
+    }
     let initial = study.seeds.initial();
     let seeds: BTreeMap<String, usize> = study
         .variant_names()
@@ -117,6 +120,15 @@ pub fn plan_with_seeds(
     for (i, t) in trials.iter_mut().enumerate() {
         t.ordinal = i;
     }
+    plan_trials(study, trials, require_models)
+}
+
+/// Gives `trials` (in their order) ids and finds the ones that share a run.
+pub fn plan_trials(
+    study: &Study,
+    trials: Vec<PlannedTrial>,
+    require_models: bool,
+) -> Result<Plan, RunnerError> {
     let mut model_configs: HashMap<PathBuf, Map<String, Value>> = HashMap::new();
     let mut first_by_id: HashMap<TrialId, usize> = HashMap::new();
     let mut code_hashes: HashMap<PathBuf, Value> = HashMap::new();

@@ -116,7 +116,10 @@ impl Session {
                 r.owner.as_deref().unwrap_or("an unknown runner")
             );
         }
-        let plan = db.call("plan", |s| crate::sequential::settle(plan.clone(), s))?;
+        let plan = db.call("plan", |s| {
+            let plan = crate::suggestions::resume(plan.clone(), s)?;
+            crate::sequential::settle(plan, s)
+        })?;
         let signals = Signals::install()?;
         Ok(Session {
             db,
@@ -208,6 +211,7 @@ struct Scheduler<'o> {
     summary: RunSummary,
     draining: bool,
     last_heartbeat: Instant,
+    pruner: crate::suggestions::Pruner,
 }
 
 impl<'o> Scheduler<'o> {
@@ -237,6 +241,7 @@ impl<'o> Scheduler<'o> {
             summary,
             draining: false,
             last_heartbeat: Instant::now(),
+            pruner: Default::default(),
         })
     }
 
@@ -274,6 +279,11 @@ impl<'o> Scheduler<'o> {
                 let report = self.start_trials(executor);
                 exhausted = report.exhausted;
                 self.record_launches(report)?;
+                // A slot is free and nothing is left to claim: a search makes its next
+                // suggestion now, while the other trials run.
+                if exhausted && self.suggest_next()? {
+                    continue;
+                }
             }
             let ended = executor.poll();
             let any_ended = !ended.is_empty();
@@ -281,6 +291,7 @@ impl<'o> Scheduler<'o> {
                 self.record(e)?;
             }
             self.ingest_running(executor)?;
+            self.prune_running(executor)?;
             self.heartbeat()?;
             if any_ended {
                 // A slot is free, or a retry is due: claim again at once.
@@ -456,8 +467,16 @@ impl<'o> Scheduler<'o> {
     fn record(&mut self, mut ended: Ended) -> Result<(), RunnerError> {
         let me = self.session.me.clone();
         let shared = &mut self.shared;
+        let verdict = self.pruner.take(&ended.attempt.trial_id);
+        let pruned = match (&verdict, ended.stop) {
+            (Some((step, value, line)), Stop::Prune) => {
+                ended.note = Some(line.clone());
+                Some((*step, *value))
+            }
+            _ => None,
+        };
         let (status, line) = self.session.db.call("finish", |s| {
-            record_end(s, &me.id, &me.host, &mut ended, shared)
+            record_end(s, &me.id, &me.host, &mut ended, shared, pruned)
         })?;
         let id = ended.attempt.trial_id.clone();
         self.session
@@ -497,6 +516,50 @@ impl<'o> Scheduler<'o> {
         Ok(())
     }
 
+    /// A search's pruner stops the running trials that fell behind at a rung.
+    fn prune_running(&mut self, executor: &mut dyn Executor) -> Result<(), RunnerError> {
+        if self.draining {
+            return Ok(());
+        }
+        let running: Vec<TrialId> = executor
+            .running()
+            .iter()
+            .map(|a| a.trial_id.clone())
+            .collect();
+        let plan = &self.session.plan;
+        let pruner = &mut self.pruner;
+        let stops = self
+            .session
+            .db
+            .call("read", |s| pruner.look(plan, s, &running))?;
+        for (trial, why) in stops {
+            let label = label_of(&self.labels, &trial);
+            self.session.progress.log(&format!("prune {label}: {why}"), true);
+            if !executor.prune(&trial) {
+                // Ended meanwhile: whatever it ended as stands.
+                self.pruner.take(&trial);
+            }
+        }
+        Ok(())
+    }
+
+    /// A search study with suggestions left gets its next one; true if it did.
+    fn suggest_next(&mut self) -> Result<bool, RunnerError> {
+        if self.session.plan.study.search.is_none() {
+            return Ok(false);
+        }
+        let plan = &self.session.plan;
+        let Some(next) = self
+            .session
+            .db
+            .call("read", |s| crate::suggestions::extend(plan, s))?
+        else {
+            return Ok(false);
+        };
+        self.adopt_plan(next)?;
+        Ok(true)
+    }
+
     fn heartbeat(&mut self) -> Result<(), RunnerError> {
         if self.last_heartbeat.elapsed() >= self.opts.lease / 3 {
             let me = self.session.me.clone();
@@ -518,6 +581,12 @@ impl<'o> Scheduler<'o> {
         else {
             return Ok(false);
         };
+        self.adopt_plan(next)?;
+        Ok(true)
+    }
+
+    /// Records a grown plan and runs it from now on.
+    fn adopt_plan(&mut self, next: Plan) -> Result<(), RunnerError> {
         self.session
             .db
             .call("plan", |s| crate::sequential::save(&next, s))?;
@@ -527,7 +596,7 @@ impl<'o> Scheduler<'o> {
             .progress
             .set_total(self.summary.distinct_trials as u64);
         self.session.plan = next;
-        Ok(true)
+        Ok(())
     }
 
     /// After a fatal error: every running trial is asked to stop (it saves its state) and

@@ -24,19 +24,24 @@ pub fn runs(store: &Store, study: &str) -> Result<Vec<Run>, RunnerError> {
                 &r.variant,
                 r.seed,
                 r.status,
-                Scores {
-                    em: r.em,
-                    f1: r.f1,
-                    train_loss: r.train_loss,
-                    train_seconds: r.train_seconds,
-                    examples_per_second: r.examples_per_second,
-                    reported: r.final_metrics.clone(),
-                },
+                scores(r),
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),
             )
         })
         .collect())
+}
+
+/// The numbers a claim or a search objective can name, from a database row.
+pub fn scores(r: &store::StudyTrialRow) -> Scores {
+    Scores {
+        em: r.em,
+        f1: r.f1,
+        train_loss: r.train_loss,
+        train_seconds: r.train_seconds,
+        examples_per_second: r.examples_per_second,
+        reported: r.final_metrics.clone(),
+    }
 }
 
 /// The analysis of the study's claims from what the database holds now (decisions only:

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use spec::protocol::TrialStatus;
+use spec::protocol::{TrialId, TrialStatus};
 use spec::slurm::{time_limit_seconds, SlurmSpec};
 use spec::Device;
 use store::Store;
@@ -273,6 +273,8 @@ pub(crate) struct SlurmExecutor {
     study: String,
     slurm_dir: PathBuf,
     tracked: Vec<(Attempt, String)>,
+    /// Tasks scancelled by the pruner: their end is recorded as pruned, not cancelled.
+    pruned: std::collections::HashSet<String>,
     last_poll: Option<Instant>,
 }
 
@@ -287,6 +289,7 @@ impl SlurmExecutor {
             study: study.to_string(),
             slurm_dir,
             tracked: Vec::new(),
+            pruned: Default::default(),
             last_poll: None,
         })
     }
@@ -410,13 +413,14 @@ impl Executor for SlurmExecutor {
                 slurm_state,
                 recorded.or_else(|| states.get(&job).and_then(|s| s.1)),
             );
+            let pruned = self.pruned.remove(&job);
             ended.push(Ended {
                 attempt: a,
                 code,
                 signal,
-                stop,
+                stop: if pruned { Stop::Prune } else { stop },
                 note: Some(note),
-                cancelled: slurm_state == "CANCELLED",
+                cancelled: slurm_state == "CANCELLED" && !pruned,
             });
         }
         self.tracked = still;
@@ -425,6 +429,23 @@ impl Executor for SlurmExecutor {
 
     fn running(&mut self) -> Vec<&mut Attempt> {
         self.tracked.iter_mut().map(|(a, _)| a).collect()
+    }
+
+    fn prune(&mut self, trial: &TrialId) -> bool {
+        let Some((_, job)) = self.tracked.iter().find(|(a, _)| a.trial_id == *trial) else {
+            return false;
+        };
+        // The batch script passes scancel's SIGTERM on to the trial, which saves its state.
+        match run_cmd("scancel", &[job.as_str()]) {
+            Ok(_) => {
+                self.pruned.insert(job.clone());
+                true
+            }
+            Err(e) => {
+                tracing::warn!("pruning {job}: {e}; it runs to its end");
+                false
+            }
+        }
     }
 
     fn interrupt(&mut self, _count: usize) -> AfterInterrupt {

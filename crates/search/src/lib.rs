@@ -131,3 +131,43 @@ fn rng_for(seed: u64, index: usize) -> Pcg64 {
 
 #[cfg(test)]
 mod tests;
+
+/// One seed's run of a suggestion, as the results database has it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeedRun {
+    pub status: spec::protocol::TrialStatus,
+    /// The objective's metric, if the run recorded it.
+    pub value: Option<f64>,
+    /// Where the pruner stopped it, if it did.
+    pub pruned_value: Option<f64>,
+}
+
+impl Outcome {
+    /// How a suggestion stands from its seeds' runs: pending while any may still run;
+    /// failed if any failed; stopped if any was pruned or diverged; else complete, with the
+    /// objective averaged over the seeds.
+    pub fn from_runs(runs: &[SeedRun]) -> Outcome {
+        use spec::protocol::TrialStatus as S;
+        if runs.is_empty()
+            || runs
+                .iter()
+                .any(|r| matches!(r.status, S::Pending | S::Running | S::Interrupted))
+        {
+            return Outcome::Pending;
+        }
+        if runs.iter().any(|r| r.status.is_retryable()) {
+            return Outcome::Failed;
+        }
+        if let Some(r) = runs.iter().find(|r| r.status == S::Pruned) {
+            return Outcome::Stopped(r.pruned_value.unwrap_or(f64::NAN));
+        }
+        if let Some(r) = runs.iter().find(|r| r.status == S::Diverged) {
+            return Outcome::Stopped(r.value.unwrap_or(f64::NAN));
+        }
+        let values: Option<Vec<f64>> = runs.iter().map(|r| r.value).collect();
+        match values {
+            Some(v) => Outcome::Complete(v.iter().sum::<f64>() / v.len() as f64),
+            None => Outcome::Failed,
+        }
+    }
+}

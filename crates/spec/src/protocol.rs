@@ -365,10 +365,13 @@ pub enum TrialStatus {
     OutOfMemory,
     TimedOut,
     Interrupted,
+    /// Stopped early by a search's pruner (ASHA): its metric at a rung was not among the
+    /// best. Final: it never runs again, and its curve up to there is kept.
+    Pruned,
 }
 
 impl TrialStatus {
-    pub const ALL: [TrialStatus; 8] = [
+    pub const ALL: [TrialStatus; 9] = [
         Self::Pending,
         Self::Running,
         Self::Succeeded,
@@ -377,6 +380,7 @@ impl TrialStatus {
         Self::OutOfMemory,
         Self::TimedOut,
         Self::Interrupted,
+        Self::Pruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -389,6 +393,7 @@ impl TrialStatus {
             Self::OutOfMemory => "out_of_memory",
             Self::TimedOut => "timed_out",
             Self::Interrupted => "interrupted",
+            Self::Pruned => "pruned",
         }
     }
 
@@ -398,7 +403,7 @@ impl TrialStatus {
 
     /// Done for good: never run again.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Diverged)
+        matches!(self, Self::Succeeded | Self::Diverged | Self::Pruned)
     }
 
     /// Worth another attempt if retries remain.

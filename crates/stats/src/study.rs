@@ -175,9 +175,12 @@ fn value(run: &Run, metric: &ClaimMetric, diverged: DivergedRuns) -> Option<Resu
             },
             DivergedRuns::Exclude => Err("diverged (excluded by diverged_runs: exclude)".into()),
         }),
-        TrialStatus::Failed | TrialStatus::OutOfMemory | TrialStatus::TimedOut => {
-            Some(Err(format!("{} (no score)", run.status)))
-        }
+        // A study with claims never prunes (the study format refuses it); a pruned run
+        // shared from a search study has no final score.
+        TrialStatus::Failed
+        | TrialStatus::OutOfMemory
+        | TrialStatus::TimedOut
+        | TrialStatus::Pruned => Some(Err(format!("{} (no score)", run.status))),
         TrialStatus::Pending | TrialStatus::Running | TrialStatus::Interrupted => None,
     }
 }
@@ -191,7 +194,10 @@ fn counts(runs: &[&Run]) -> ArmCounts {
         match r.status {
             TrialStatus::Succeeded => c.succeeded += 1,
             TrialStatus::Diverged => c.diverged += 1,
-            TrialStatus::Failed | TrialStatus::OutOfMemory | TrialStatus::TimedOut => c.failed += 1,
+            TrialStatus::Failed
+            | TrialStatus::OutOfMemory
+            | TrialStatus::TimedOut
+            | TrialStatus::Pruned => c.failed += 1,
             _ => c.unfinished += 1,
         }
     }

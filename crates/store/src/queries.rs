@@ -44,6 +44,9 @@ pub struct StudyTrialRow {
     /// The other numbers the trial reported at its end (`result.json`'s `metrics`), by
     /// name, stored as metric rows named [`FINAL_METRIC_PREFIX`]`<name>`.
     pub final_metrics: Vec<(String, f64)>,
+    /// A pruned trial: the step of the evaluation the pruner compared, and its value.
+    pub pruned_step: Option<i64>,
+    pub pruned_value: Option<f64>,
 }
 
 /// Metric rows that hold a trial's end-of-run numbers, not a curve.
@@ -86,6 +89,8 @@ fn study_trial(r: &Row<'_>) -> rusqlite::Result<StudyTrialRow> {
         train_seconds: r.get(20)?,
         examples_per_second: r.get(21)?,
         final_metrics: Vec::new(),
+        pruned_step: r.get(22)?,
+        pruned_value: r.get(23)?,
     })
 }
 
@@ -127,7 +132,8 @@ impl Store {
             "SELECT st.ordinal, st.variant, st.ablation, st.grid_point, st.seed, st.params,
                     st.trial_id, st.duplicate_of, st.duplicate_reason, t.status, t.attempts,
                     t.device, t.started_at, t.finished_at, t.exit_code, t.signal, t.error,
-                    t.em, t.f1, t.train_loss, t.train_seconds, t.examples_per_second
+                    t.em, t.f1, t.train_loss, t.train_seconds, t.examples_per_second,
+                    t.pruned_step, t.pruned_value
              FROM study_trials st JOIN trials t ON t.id = st.trial_id
              WHERE st.study = ?1 ORDER BY st.ordinal",
         )?;

@@ -123,6 +123,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE attempts ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
     ALTER TABLE attempts ADD COLUMN job_id TEXT;
     "#,
+    // 3: a search's pruner records where it stopped a trial: the step of the evaluation it
+    // compared and that evaluation's metric value.
+    r#"
+    ALTER TABLE trials ADD COLUMN pruned_step INTEGER;
+    ALTER TABLE trials ADD COLUMN pruned_value REAL;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -71,6 +71,8 @@ pub struct Finish {
     /// End-of-run numbers beyond the fixed columns (`result.json`'s `metrics`), stored as
     /// metric rows `final.<name>` at the last step.
     pub final_metrics: Vec<(String, f64)>,
+    /// Pruned: the step of the evaluation the pruner compared, and its value.
+    pub pruned: Option<(i64, f64)>,
 }
 
 impl Finish {
@@ -88,6 +90,7 @@ impl Finish {
             examples_per_second: None,
             steps: None,
             final_metrics: Vec::new(),
+            pruned: None,
         }
     }
 }
@@ -395,7 +398,8 @@ impl Store {
                  finished_at = ?4, exit_code = ?5, signal = ?6, error = ?7,
                  em = COALESCE(?8, em), f1 = COALESCE(?9, f1),
                  train_loss = COALESCE(?10, train_loss), train_seconds = COALESCE(?11, train_seconds),
-                 examples_per_second = COALESCE(?12, examples_per_second), steps = COALESCE(?13, steps)
+                 examples_per_second = COALESCE(?12, examples_per_second), steps = COALESCE(?13, steps),
+                 pruned_step = ?14, pruned_value = ?15
              WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
             params![
                 trial,
@@ -410,7 +414,9 @@ impl Store {
                 f.train_loss,
                 f.train_seconds,
                 f.examples_per_second,
-                f.steps
+                f.steps,
+                f.pruned.map(|p| p.0),
+                f.pruned.map(|p| p.1)
             ],
         )?;
         if n == 1 {

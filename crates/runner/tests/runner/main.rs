@@ -12,4 +12,5 @@ mod failures;
 mod ids;
 mod local;
 mod program;
+mod search;
 mod slurm;

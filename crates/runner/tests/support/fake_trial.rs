@@ -6,7 +6,8 @@
 //! It reads `DIR/trial.yaml`, takes the folder lock, asks for SIGTERM when its parent dies,
 //! then "trains" `train.max_steps` steps (default 20) of `FAKE_TRIAL_STEP_MS` ms each
 //! (default 20), appending a metrics line per step and saving its state each step, so a
-//! stopped trial resumes where it was. Its EM/F1 are a fixed function of the learning rate,
+//! stopped trial resumes where it was; with `train.eval_steps`, it evaluates every that many
+//! steps on a curve that climbs to its final score. Its EM/F1 are a fixed function of the learning rate,
 //! dropout, warmup and seed, so tests know what to expect (plus, with
 //! `model_config.fake_noise`, seed noise that differs between variants).
 //!
@@ -124,6 +125,7 @@ fn run_locked(process: &TrialProcess, device: &str) -> i32 {
     let dropout = num(&["model_config", "hidden_dropout_prob"]).unwrap_or(0.1);
     let warmup = num(&["train", "warmup_steps"]).unwrap_or(0.0);
     let steps = num(&["train", "max_steps"]).unwrap_or(20.0) as u64;
+    let eval_steps = num(&["train", "eval_steps"]).map(|e| e as u64).filter(|e| *e > 0);
     let step_ms: u64 = std::env::var("FAKE_TRIAL_STEP_MS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -218,6 +220,21 @@ fn run_locked(process: &TrialProcess, device: &str) -> i32 {
             let _ = result(Outcome::Diverged, 0.0, 0.0, step, started).write(dir);
             eprintln!("fake-trial: loss is NaN at step {step}");
             return exit::DIVERGED;
+        }
+        // Periodic evaluations (`train.eval_steps`), as the trainer writes them: the score
+        // climbs towards its final value, the same shape for every trial, so trials keep
+        // their order at every step (what a pruner's test needs).
+        if eval_steps.is_some_and(|e| step.is_multiple_of(e)) && step < steps {
+            let reached = 1.0 - 0.5 * (-4.0 * step as f64 / steps.max(1) as f64).exp();
+            let line = MetricLine {
+                epoch: Some(step as f64 / steps.max(1) as f64),
+                eval_em: Some(em * reached),
+                eval_f1: Some(f1 * reached),
+                ..MetricLine::at(step)
+            };
+            if metrics.write(&line).is_err() {
+                return fail("cannot write metrics");
+            }
         }
         let _ = write_json(&state_path, &json!({"step": step}));
     }
