@@ -8,7 +8,7 @@ RESULTS ?= results
 DEMO_QUESTIONS ?= 2500
 PYTHON_VENV := tools/.venv/bin/python
 
-.PHONY: all build test test-all test-wgpu test-runner check-deps lint fmt fuzz demo demo-data burn-vs-pytorch data-link bench bench-runner bench-serve venv gpu-prepare parity amp-check clean
+.PHONY: all build test test-all test-wgpu test-runner check-deps lint fmt fuzz demo demo-data tune-lr bench-search burn-vs-pytorch data-link bench bench-runner bench-serve venv gpu-prepare parity amp-check clean
 
 all: build
 
@@ -86,6 +86,16 @@ demo: build demo-data
 	@echo
 	@echo "Report: $(RESULTS)/reports/demo/index.html (and report.md beside it)"
 	@echo "Results: $(RESULTS)/sweep.db (sweep status / sweep export demo --format csv); trial folders in $(RESULTS)/trials/."
+
+## A small TPE search with ASHA pruning on the demo's data (experiments/tune-lr.yaml).
+tune-lr: build demo-data
+	sed 's#results/demo#$(RESULTS)/demo#g' experiments/tune-lr.yaml > $(RESULTS)/demo/tune-lr.yaml
+	./target/release/sweep plan $(RESULTS)/demo/tune-lr.yaml
+	./target/release/sweep run $(RESULTS)/demo/tune-lr.yaml --db $(RESULTS)/sweep.db --devices cpu $(DEMO_FLAGS)
+	./target/release/sweep status tune-lr --db $(RESULTS)/sweep.db
+	./target/release/sweep report tune-lr --db $(RESULTS)/sweep.db --out $(RESULTS)/reports/tune-lr
+	@echo
+	@echo "Report: $(RESULTS)/reports/tune-lr/index.html (and report.md beside it)"
 
 ## The demo's synthetic data and vocabulary (results/demo/), shared by the demo and
 ## burn-vs-pytorch.

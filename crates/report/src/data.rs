@@ -35,19 +35,24 @@ impl Variant {
 
     pub fn values(&self, metric: &spec::ClaimMetric) -> Vec<f64> {
         self.succeeded()
-            .filter_map(|r| match metric {
-                spec::ClaimMetric::Em => r.em,
-                spec::ClaimMetric::F1 => r.f1,
-                spec::ClaimMetric::TrainLoss => r.train_loss,
-                spec::ClaimMetric::TrainSeconds => r.train_seconds,
-                spec::ClaimMetric::ExamplesPerSecond => r.examples_per_second,
-                spec::ClaimMetric::Reported(name) => r
-                    .final_metrics
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| *v),
-            })
+            .filter_map(|r| row_value(r, metric))
             .collect()
+    }
+}
+
+/// A row's number for `metric`, if it recorded one.
+pub fn row_value(r: &StudyTrialRow, metric: &spec::ClaimMetric) -> Option<f64> {
+    match metric {
+        spec::ClaimMetric::Em => r.em,
+        spec::ClaimMetric::F1 => r.f1,
+        spec::ClaimMetric::TrainLoss => r.train_loss,
+        spec::ClaimMetric::TrainSeconds => r.train_seconds,
+        spec::ClaimMetric::ExamplesPerSecond => r.examples_per_second,
+        spec::ClaimMetric::Reported(name) => r
+            .final_metrics
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v),
     }
 }
 

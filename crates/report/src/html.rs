@@ -24,7 +24,7 @@ th{background:#f5f5f5} tr.baseline td:first-child{border-left:4px solid #e67814}
 .tag{display:inline-block;font-size:.75em;padding:0 .4em;border-radius:3px;margin-left:.4em;background:#eee}
 .reproduced{color:#1a7f37;font-weight:600} .contradicted{color:#c62828;font-weight:600} .inconclusive{color:#8a6d00;font-weight:600} .noeffect{color:#555;font-weight:600}
 figure{margin:1em 0} figcaption{font-size:.9em;color:#555;margin-bottom:.3em} svg{max-width:100%;height:auto}
-mark{background:#ffe58a} .ctx{color:#555;font-size:.9em} code{background:#f5f5f5;padding:0 .2em}
+tr.pruned td{color:#c62828} mark{background:#ffe58a} .ctx{color:#555;font-size:.9em} code{background:#f5f5f5;padding:0 .2em}
 "#;
 
 fn verdict_class(label: &str) -> &'static str {
@@ -40,6 +40,7 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
     let mut h = String::new();
     title(&mut h, r);
     summary(&mut h, r);
+    search(&mut h, r);
     charts(&mut h, r, dir)?;
     claims(&mut h, r);
     published(&mut h, r, refs);
@@ -47,6 +48,33 @@ pub fn render(r: &Report, refs: &References, dir: &Path) -> Result<String, Repor
     reproducibility(&mut h, r);
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// A search study: what the search found, its best suggestions, every suggestion in the
+/// order made (pruned rows marked).
+fn search(h: &mut String, r: &Report) {
+    let Some(s) = &r.search else { return };
+    let _ = write!(h, "<h3>Search</h3><p>{}</p>", esc(&s.headline()));
+    let table = |h: &mut String, rows: Vec<Vec<String>>| {
+        h.push_str("<table><tr>");
+        for c in s.header() {
+            let _ = write!(h, "<th>{}</th>", esc(&c));
+        }
+        h.push_str("</tr>");
+        for row in rows {
+            let pruned = row.iter().any(|c| c.starts_with("pruned"));
+            h.push_str(if pruned { "<tr class=\"pruned\">" } else { "<tr>" });
+            for c in row {
+                let _ = write!(h, "<td>{}</td>", esc(&c));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    };
+    h.push_str("<p><b>Best suggestions</b></p>");
+    table(h, s.rows(s.best(5)));
+    h.push_str("<p><b>Every suggestion, in the order made</b> (a pruned suggestion shows, in parentheses, its metric where the pruner stopped it)</p>");
+    table(h, s.rows(&s.suggestions));
 }
 
 /// The page head (styles inline), the title and where the numbers come from.

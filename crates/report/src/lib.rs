@@ -11,6 +11,7 @@ pub mod data;
 pub mod html;
 pub mod markdown;
 pub mod references;
+pub mod search;
 pub mod stats;
 pub mod status;
 
@@ -48,6 +49,8 @@ pub struct Report {
     pub examples: Vec<content::Example>,
     pub examples_note: Option<String>,
     pub repro: content::Reproducibility,
+    /// A search study's suggestions and best results.
+    pub search: Option<search::SearchReport>,
 }
 
 /// Writes the report of `study` into `out` (replacing it atomically: everything is written
@@ -122,6 +125,7 @@ fn write_into(
         examples,
         examples_note,
         repro: content::reproducibility(&data),
+        search: search::summarize(&data),
         data,
     };
     let md = markdown::render(&report, refs);

@@ -37,6 +37,7 @@ pub fn render(r: &Report, refs: &References) -> String {
     let mut md = String::new();
     title(&mut md, r);
     summary(&mut md, r);
+    search(&mut md, r);
     let _ = writeln!(md, "\n## 2. Effects and learning curves\n");
     for c in &r.charts {
         let _ = writeln!(md, "**{}**\n\n![{}]({}.png)\n", c.title, c.stem, c.stem);
@@ -46,6 +47,28 @@ pub fn render(r: &Report, refs: &References) -> String {
     examples(&mut md, r);
     reproducibility(&mut md, r);
     md
+}
+
+/// A search study: what the search found, its best suggestions, then every suggestion in
+/// the order made (the search's charts are in section 2).
+fn search(md: &mut String, r: &Report) {
+    let Some(s) = &r.search else { return };
+    let _ = writeln!(md, "\n### Search\n\n{}\n", s.headline());
+    let header = s.header();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let _ = writeln!(md, "**Best suggestions**\n");
+    table(md, &header, esc_rows(s.rows(s.best(5))));
+    let _ = writeln!(
+        md,
+        "\n**Every suggestion, in the order made** (a pruned suggestion shows, in parentheses, its metric where the pruner stopped it)\n"
+    );
+    table(md, &header, esc_rows(s.rows(&s.suggestions)));
+}
+
+fn esc_rows(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .map(|r| r.iter().map(|c| esc(c)).collect())
+        .collect()
 }
 
 fn title(md: &mut String, r: &Report) {

@@ -187,3 +187,124 @@ fn grid_studies_get_effect_heatmap_and_parallel_charts() {
     );
     assert!(claims[0].variant.ends_with("/warmup") && claims[0].baseline.ends_with("/baseline"));
 }
+
+const SEARCH_STUDY: &str = r#"
+name: tuned
+base:
+  model: {preset: tiny, vocab: v.txt}
+  data: {train: t.json, eval: e.json}
+  train: {max_steps: 100, eval_steps: 20}
+seeds: [1]
+search:
+  method: random
+  trials: 6
+  seed: 4
+  objective: {metric: f1, direction: max}
+  space:
+    train.learning_rate: {loguniform: [1.0e-5, 1.0e-3]}
+    train.batch_size: {choice: [16, 32]}
+  prune: {method: asha, min_steps: 20, reduction: 3}
+"#;
+
+#[test]
+fn search_studies_get_progress_parameter_and_curve_charts_with_pruned_trials_marked() {
+    use spec::protocol::TrialStatus;
+    use store::{EvalRow, Finish, PlannedRow, Store};
+    let dir = tmp("search");
+    let study = spec::Study::from_yaml_str(SEARCH_STUDY, "tuned.yaml").unwrap();
+    let search = study.search.clone().unwrap();
+    let mut rows: Vec<PlannedRow> = Vec::new();
+    for (i, p) in search::first_suggestions(&search).into_iter().enumerate() {
+        for t in study.suggestion(i, p, rows.len()).unwrap() {
+            rows.push(PlannedRow {
+                ordinal: t.ordinal,
+                variant: t.variant.clone(),
+                ablation: t.ablation.clone(),
+                grid_point: t.grid_point.clone(),
+                seed: t.seed,
+                params: serde_json::to_string(&t.params).unwrap(),
+                trial_id: format!("{:016x}", t.ordinal),
+                effective_config: "{}".into(),
+                config: serde_json::to_string(&t.config).unwrap(),
+                duplicate_of: None,
+                duplicate_reason: None,
+            });
+        }
+    }
+    let mut store = Store::open(&dir.join("sweep.db")).unwrap();
+    store.save_plan("tuned", None, SEARCH_STUDY, "abc", &rows).unwrap();
+    store.heartbeat("r", "host", 1, 600.0).unwrap();
+    // Suggestions 2 and 5 are pruned at step 20; the others finish with F1 = 10 × their
+    // number.
+    while let Some(c) = store
+        .claim_next("tuned", "r", "cpu", "host", 1, 600.0, 0, &[])
+        .unwrap()
+    {
+        let n = rows.iter().position(|r| r.trial_id == c.trial_id.as_str()).unwrap() + 1;
+        let pruned = n == 2 || n == 5;
+        let last = if pruned { 20 } else { 100 };
+        let evals: Vec<EvalRow> = (1..=last / 20)
+            .map(|k| EvalRow {
+                step: k * 20,
+                epoch: None,
+                split: "eval".into(),
+                em: 0.0,
+                f1: n as f64 * 2.0 * k as f64,
+            })
+            .collect();
+        let metrics: Vec<store::MetricRow> = evals
+            .iter()
+            .map(|e| store::MetricRow {
+                step: e.step,
+                epoch: None,
+                name: "eval_f1".into(),
+                value: e.f1,
+                time: None,
+            })
+            .collect();
+        store
+            .ingest_metrics(c.trial_id.as_str(), &metrics, &evals, 0, true)
+            .unwrap();
+        let mut f = Finish::new(if pruned {
+            TrialStatus::Pruned
+        } else {
+            TrialStatus::Succeeded
+        });
+        if pruned {
+            f.pruned = Some((20, n as f64 * 2.0));
+        } else {
+            f.f1 = Some(n as f64 * 10.0);
+            f.em = Some(n as f64 * 10.0 - 5.0);
+        }
+        store.finish(&c.trial_id, c.attempt, "r", &f).unwrap();
+    }
+    let refs = report::references::References::embedded().unwrap();
+    let out = dir.join("report");
+    report::write_report(&store, "tuned", &out, &refs).unwrap();
+    for stem in [
+        "search-progress",
+        "search-learning-rate",
+        "search-batch-size",
+        "search-curves",
+    ] {
+        for ext in ["svg", "png"] {
+            assert!(out.join(format!("{stem}.{ext}")).exists(), "{stem}.{ext}");
+        }
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("A random search for the highest F1 (mean over each suggestion's seeds): 6 of 6 suggestions made, 4 complete, 2 pruned; best F1 60.00 (s06, suggestion 6)."),
+        "{md}"
+    );
+    // Best first: s06, s04, s03, s01; pruned ones show where they stopped.
+    let best = md.split("**Best suggestions**").nth(1).unwrap();
+    let order: Vec<usize> = ["| 6 | s06", "| 4 | s04", "| 3 | s03", "| 1 | s01"]
+        .iter()
+        .map(|s| best.find(s).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{best}");
+    assert!(md.contains("| (4.00) | pruned at step 20 | 10.00 |"), "{md}");
+    assert!(md.contains("| (10.00) | pruned at step 20 | 40.00 |"), "{md}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(html.matches("<tr class=\"pruned\">").count(), 2);
+}

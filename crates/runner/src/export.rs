@@ -7,7 +7,8 @@ use store::StudyTrialRow;
 
 /// The fixed columns, then one column per parameter key the study varies, then
 /// `metric.<name>` per end-of-run metric any trial reported.
-pub const FIXED: [&str; 13] = [
+pub const FIXED: [&str; 16] = [
+    "order",
     "id",
     "variant",
     "seed",
@@ -21,6 +22,8 @@ pub const FIXED: [&str; 13] = [
     "error",
     "started_at",
     "finished_at",
+    "pruned_step",
+    "pruned_value",
 ];
 
 fn params(r: &StudyTrialRow) -> Map<String, Value> {
@@ -50,6 +53,8 @@ fn metric_keys(rows: &[StudyTrialRow]) -> Vec<String> {
 fn record(r: &StudyTrialRow, keys: &[String], metrics: &[String]) -> Vec<(String, Value)> {
     let p = params(r);
     let mut out: Vec<(String, Value)> = vec![
+        // The plan's order: for a search, the order suggestions were made in.
+        ("order".into(), json!(r.ordinal)),
         ("id".into(), json!(r.trial_id)),
         ("variant".into(), json!(r.variant)),
         ("seed".into(), json!(r.seed)),
@@ -64,6 +69,9 @@ fn record(r: &StudyTrialRow, keys: &[String], metrics: &[String]) -> Vec<(String
         ("error".into(), json!(r.error)),
         ("started_at".into(), json!(r.started_at)),
         ("finished_at".into(), json!(r.finished_at)),
+        // A pruned trial: the step and value of the evaluation the pruner compared.
+        ("pruned_step".into(), json!(r.pruned_step)),
+        ("pruned_value".into(), json!(r.pruned_value)),
     ];
     for k in keys {
         out.push((k.clone(), p.get(k).cloned().unwrap_or(Value::Null)));

@@ -96,13 +96,24 @@ fn render(plan: &Plan) -> String {
             plan.study.seeds.looks()
         ),
     };
-    let mut out = format!(
-        "study {}: {} trials ({} variants × {seeds}), {} distinct runs\n",
-        plan.study.name,
-        plan.entries.len(),
-        plan.study.variant_names().len(),
-        plan.distinct_trials()
-    );
+    let mut out = match &plan.study.search {
+        Some(search) => format!(
+            "study {}: a {} search of {} suggestions × {seeds} for {} {}; the first {} (made before any result):\n",
+            plan.study.name,
+            format!("{:?}", search.method).to_lowercase(),
+            search.trials,
+            format!("{:?}", search.objective.direction).to_lowercase(),
+            search.objective.metric.label(),
+            plan.entries.len() / plan.study.seeds.initial().max(1),
+        ),
+        None => format!(
+            "study {}: {} trials ({} variants × {seeds}), {} distinct runs\n",
+            plan.study.name,
+            plan.entries.len(),
+            plan.study.variant_names().len(),
+            plan.distinct_trials()
+        ),
+    };
     out.push_str(&format!(
         "{:>4}  {:<16}  {:<w$}  {:>5}  params\n",
         "#", "id", "variant", "seed"
@@ -130,6 +141,15 @@ fn render(plan: &Plan) -> String {
         for n in notes {
             out.push_str(&format!("  {n}\n"));
         }
+    }
+    if let Some(prune) = plan.study.search.as_ref().and_then(|s| s.prune.as_ref()) {
+        out.push_str(&format!(
+            "\npruning (ASHA): at steps {}, {}, … a trial goes on only if its {} is among the best 1/{} of the trials that got there\n",
+            prune.min_steps,
+            prune.min_steps.saturating_mul(prune.reduction),
+            prune.metric.label(),
+            prune.reduction
+        ));
     }
     out.push_str(&power_text(plan));
     out

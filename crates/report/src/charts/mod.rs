@@ -13,6 +13,7 @@ use spec::protocol::TrialStatus;
 use spec::ClaimMetric;
 
 mod grid;
+mod search;
 
 use crate::data::{Curve, StudyData};
 use crate::references::References;
@@ -148,6 +149,7 @@ pub fn render_all(
         );
     }
     grid_charts(data, out, &mut charts)?;
+    search_charts(data, out, &mut charts)?;
     chart!(
         charts,
         out,
@@ -158,6 +160,56 @@ pub fn render_all(
     );
     Ok(charts)
 }
+
+/// A search study's charts: its progress, the objective against each searched key, and
+/// every trial's evaluation curve (pruned ones marked).
+fn search_charts(data: &StudyData, out: &Path, charts: &mut Vec<Chart>) -> Result<(), ReportError> {
+    let Some(s) = crate::search::summarize(data) else {
+        return Ok(());
+    };
+    chart!(
+        charts,
+        out,
+        "search-progress".to_string(),
+        (900, 420),
+        format!(
+            "Search progress: {} of each suggestion in the order made (red circles: pruned, at the value where they stopped) and the best so far",
+            s.metric
+        ),
+        draw_search_progress(&s)
+    );
+    for (k, (key, domain)) in s.space.iter().enumerate() {
+        let short = key.rsplit('.').next().unwrap_or(key);
+        chart!(
+            charts,
+            out,
+            format!("search-{}", short.replace('_', "-")),
+            (900, 380),
+            format!(
+                "{} against {} (red circles: pruned)",
+                s.metric,
+                search::axis_name(key, domain)
+            ),
+            draw_search_param(&s, k)
+        );
+    }
+    if data.curves.values().any(|c| c.contains_key("eval_f1")) {
+        chart!(
+            charts,
+            out,
+            "search-curves".to_string(),
+            (900, 420),
+            "Eval F1 of every trial against step (red: pruned, ending with a cross where the pruner stopped it)".into(),
+            draw_search_curves(data)
+        );
+    }
+    Ok(())
+}
+
+use search::{
+    draw_eval_curves as draw_search_curves, draw_param as draw_search_param,
+    draw_progress as draw_search_progress,
+};
 
 /// A grid study's charts: F1 against each grid key, and with two keys or more the heatmap
 /// (exactly two), parallel coordinates and expected validation performance.

@@ -145,16 +145,16 @@ fn asha_prunes_trials_that_fall_behind_and_keeps_their_curves() {
     let s = study(
         &dir,
         "asha",
-        24,
+        40,
         "seeds: [1]\nsearch:\n  method: random\n  trials: 8\n  seed: 3\n  objective: {metric: f1, direction: max}\n  space:\n    train.learning_rate: {loguniform: [1.0e-6, 1.0e-3]}\n  prune: {method: asha, metric: f1, min_steps: 4, reduction: 2}\n",
     );
     // Give the text an eval_steps (the study helper writes train: on one line).
     let text = std::fs::read_to_string(&s)
         .unwrap()
-        .replace("max_steps: 24,", "max_steps: 24, eval_steps: 2,");
+        .replace("max_steps: 40,", "max_steps: 40, eval_steps: 2,");
     std::fs::write(&s, text).unwrap();
     let mut cmd = run_cmd(&dir, &s, "{}", &[]);
-    cmd.env("FAKE_TRIAL_STEP_MS", "120");
+    cmd.env("FAKE_TRIAL_STEP_MS", "100");
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let store = store::Store::open_read_only(&dir.join("sweep.db")).unwrap();
@@ -177,19 +177,21 @@ fn asha_prunes_trials_that_fall_behind_and_keeps_their_curves() {
     for r in &pruned {
         let step = r.pruned_step.unwrap();
         let value = r.pruned_value.unwrap();
-        assert!(step >= 4 && step < 24, "pruned at step {step}");
+        assert!(step >= 4 && step < 40, "pruned at step {step}");
         assert!(r.error.as_deref().unwrap().contains("pruned at step"), "{:?}", r.error);
         // Its curve up to the rung is kept.
         let evals = store.metric_series(&r.trial_id, "eval_f1").unwrap();
         assert!(evals.iter().any(|m| m.step == step && m.value == value), "{evals:?}");
         let loss = store.metric_series(&r.trial_id, "loss").unwrap();
-        assert!(loss.iter().all(|m| m.step < 24), "ran to its end");
+        assert!(loss.iter().all(|m| m.step < 40), "ran to its end");
         assert!(rows.iter().any(|o| o.status == TrialStatus::Succeeded && lr(o) > lr(r)));
     }
     // ASHA's rule, recomputed here: with one slot, trials ran in suggestion order, so at
-    // each rung (steps 4, 8, 16) a trial competed with itself and the earlier trials that
-    // reached the rung. A trial that went on was among the best max(1, n/2) at every rung
-    // it reached; a pruned one was not, at the rung where it stopped.
+    // each rung (steps 4, 8, 16, 32) a trial competed with itself and the earlier trials
+    // that reached the rung. A pruned trial was not among the best max(1, n/2) at the rung
+    // where it stopped; one that went on was among them at every rung it reached, except
+    // that a verdict at the late rungs may come after the trial ended (the runner looks
+    // about once a second), so there only "pruned ⇒ behind" is checked.
     // A pruned trial reached no rung after the one where it stopped (it may have written
     // an evaluation or two more before its SIGTERM took effect).
     let evals: Vec<Vec<(i64, f64)>> = rows
@@ -206,20 +208,24 @@ fn asha_prunes_trials_that_fall_behind_and_keeps_their_curves() {
     let at = |i: usize, rung: i64| {
         evals[i]
             .iter()
-            .filter(|(s, _)| *s >= rung && *s < 24)
+            .filter(|(s, _)| *s >= rung && *s < 40)
             .min_by_key(|(s, _)| *s)
             .map(|(_, v)| *v)
     };
     for (i, r) in rows.iter().enumerate() {
-        for rung in [4, 8, 16] {
+        for rung in [4, 8, 16, 32] {
             let Some(own) = at(i, rung) else { continue };
             let n = (0..=i).filter(|j| at(*j, rung).is_some()).count();
             let better = (0..i).filter(|j| at(*j, rung).is_some_and(|v| v > own)).count();
             let kept = (n / 2).max(1);
             let stopped_here = r.status == TrialStatus::Pruned
                 && r.pruned_step.is_some_and(|s| s >= rung && s < rung * 2);
+            let behind = better + 1 > kept;
+            if rung >= 16 && !stopped_here {
+                continue;
+            }
             assert_eq!(
-                better + 1 > kept,
+                behind,
                 stopped_here,
                 "{} at rung {rung}: place {} of {n} (kept {kept}), status {}",
                 r.variant,
