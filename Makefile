@@ -97,6 +97,17 @@ tune-lr: build demo-data
 	@echo
 	@echo "Report: $(RESULTS)/reports/tune-lr/index.html (and report.md beside it)"
 
+## qa-sweep's TPE against Optuna's TPESampler on Branin and Hartmann-6 (budgets 50 and 100,
+## 50 repeats each); the table goes to docs/benchmarks.md, "Search". Needs the tools venv.
+bench-search: venv
+	@mkdir -p $(RESULTS)
+	rm -f $(RESULTS)/tpe-qa-sweep.jsonl $(RESULTS)/tpe-optuna.jsonl
+	for b in 50 100; do \
+		$(CARGO) run --release --locked -q -p search --example tpe_bench $$b 50 >> $(RESULTS)/tpe-qa-sweep.jsonl && \
+		$(PYTHON_VENV) tools/tpe_optuna.py $$b 50 >> $(RESULTS)/tpe-optuna.jsonl || exit 1; \
+	done
+	$(PYTHON_VENV) tools/tpe_optuna.py --compare $(RESULTS)/tpe-qa-sweep.jsonl $(RESULTS)/tpe-optuna.jsonl
+
 ## The demo's synthetic data and vocabulary (results/demo/), shared by the demo and
 ## burn-vs-pytorch.
 demo-data: build
@@ -129,7 +140,7 @@ venv:
 	tools/setup-venv.sh >/dev/null
 
 ## Benchmarks against HF transformers / PyTorch in the same run; writes docs/benchmarks.md.
-bench: venv bench-runner bench-serve
+bench: venv bench-runner bench-serve bench-search
 	$(CARGO) build --release --locked -p qa-data --example bench_data
 	$(PYTHON_VENV) tools/bench_data.py --shared "$${QA_SWEEP_SHARED_DATA:-$(SHARED)}" \
 		--rust-bin target/release/examples/bench_data

@@ -6,18 +6,18 @@
 //! where it stopped instead of asking again. Random draws come from PCG-64 (`rand_pcg`)
 //! seeded with the search's seed and the suggestion's number.
 //!
-//! TPE (Bergstra et al. 2011, "Algorithms for Hyper-Parameter Optimization") is the `tpe`
-//! crate's univariate estimator, one per key, as Optuna's default `TPESampler`: the first
-//! `startup` suggestions are random; after that each key's value maximizes
-//! l(x)/g(x) over 24 candidates drawn from l, where l is fitted to the best ⌈10 %⌉ of the
-//! results and g to the rest. Only the ranking of results enters, so trials that are still
-//! running (a constant liar: they count as worse than every result, Optuna's
-//! `constant_liar`), pruned and diverged trials (worse than every completed one) fit in
-//! the same order without inventing numbers.
+//! TPE (Bergstra et al. 2011, "Algorithms for Hyper-Parameter Optimization"; multivariate,
+//! as Optuna's default `TPESampler`, see [`parzen`]): the first `startup` suggestions are
+//! random; after that a suggestion maximizes l(x)/g(x) over 24 candidates drawn from l,
+//! where l is fitted to the best ⌈10 %⌉ of the results and g to the rest. Only the ranking
+//! of results enters, so trials that are still running (a constant liar: they count as
+//! worse than every result, Optuna's `constant_liar`), pruned and diverged trials (worse
+//! than every completed one) fit in the same order without inventing numbers.
 //!
 //! [`asha`] is asynchronous successive halving's promotion rule.
 
 pub mod asha;
+pub mod parzen;
 mod sample;
 
 use rand_core::SeedableRng;
@@ -64,17 +64,16 @@ pub fn suggest(search: &Search, index: usize, history: &[Observation]) -> Map<St
     } else {
         Vec::new()
     };
-    let mut out = Map::new();
-    for (key, domain) in &search.space {
-        let value = if use_tpe {
-            sample::tpe(domain, key, &ranked, &mut rng)
-                .unwrap_or_else(|| sample::uniform(domain, &mut rng))
-        } else {
-            sample::uniform(domain, &mut rng)
-        };
-        out.insert(key.clone(), value);
+    if use_tpe {
+        if let Some(out) = sample::tpe(&search.space, &ranked, &mut rng) {
+            return out;
+        }
     }
-    out
+    search
+        .space
+        .iter()
+        .map(|(key, domain)| (key.clone(), sample::uniform(domain, &mut rng)))
+        .collect()
 }
 
 /// The suggestions a search makes before any result: all of a random search, the first
@@ -87,10 +86,10 @@ pub fn first_suggestions(search: &Search) -> Vec<Map<String, Value>> {
     (0..n).map(|i| suggest(search, i, &[])).collect()
 }
 
-/// The observations TPE learns from, each with its rank (0 = best): complete results by
-/// objective, then stopped ones by their value, then pending ones. Failed ones are left
-/// out.
-fn rank(history: &[Observation], direction: Direction) -> Vec<(&Map<String, Value>, f64)> {
+/// The observations TPE learns from, best first, each with its suggestion's number:
+/// complete results by objective, then stopped ones by their value, then pending ones.
+/// Failed ones are left out.
+fn rank(history: &[Observation], direction: Direction) -> Vec<(&Map<String, Value>, usize)> {
     let key = |o: &Observation| -> Option<(u8, f64)> {
         let signed = |v: f64| match direction {
             Direction::Max => -v,
@@ -104,16 +103,16 @@ fn rank(history: &[Observation], direction: Direction) -> Vec<(&Map<String, Valu
             Outcome::Failed => None,
         }
     };
-    let mut keyed: Vec<((u8, f64), &Observation)> = history
+    let mut keyed: Vec<((u8, f64), usize, &Observation)> = history
         .iter()
-        .filter_map(|o| key(o).map(|k| (k, o)))
+        .enumerate()
+        .filter_map(|(i, o)| key(o).map(|k| (k, i, o)))
         .collect();
     // Stable: ties keep suggestion order, so the ranking is a function of the history.
-    keyed.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    keyed.sort_by(|(a, _, _), (b, _, _)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     keyed
         .into_iter()
-        .enumerate()
-        .map(|(i, (_, o))| (&o.params, i as f64))
+        .map(|(_, i, o)| (&o.params, i))
         .collect()
 }
 

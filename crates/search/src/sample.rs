@@ -1,12 +1,12 @@
-//! Drawing one key's value: uniformly (random search, TPE's start), or by TPE from the
-//! ranked history. Each domain is mapped to a real interval the estimators work on: a
+//! Drawing values: one key uniformly (random search, TPE's start), or the whole space by
+//! TPE from the ranked history. Each domain is mapped to a real interval the estimators work on: a
 //! log-uniform range to its logarithm, an integer range to `[low, high + 1)` (a value `v`
 //! is the cell `[v, v + 1)`), a choice to the category index.
 
 use rand_core::Rng;
 use serde_json::{Map, Value};
 use spec::search::Domain;
-use tpe::{categorical_range, histogram_estimator, parzen_estimator, range, TpeOptimizer};
+use crate::parzen::Axis;
 
 /// Reals are rounded to this many significant digits.
 pub const SIGNIFICANT_DIGITS: i32 = 4;
@@ -108,31 +108,49 @@ pub fn uniform(domain: &Domain, rng: &mut impl Rng) -> Value {
     scale.to_value(domain, start + unit(rng) * (end - start))
 }
 
-/// TPE's value for `key` from the ranked history (rank 0 = best); `None` when the
-/// estimators cannot be built (then the caller draws uniformly).
+/// TPE's suggestion for the whole space from the ranked history (best first, each with
+/// the number of the suggestion it was); `None`
+/// when no earlier suggestion lies in the space (then the caller draws uniformly).
 pub fn tpe(
-    domain: &Domain,
-    key: &str,
-    ranked: &[(&Map<String, Value>, f64)],
+    space: &[(String, Domain)],
+    ranked: &[(&Map<String, Value>, usize)],
     rng: &mut impl Rng,
-) -> Option<Value> {
-    let scale = Scale::of(domain);
-    let (start, end) = scale.interval();
-    let observed = ranked
+) -> Option<Map<String, Value>> {
+    let scales: Vec<Scale> = space.iter().map(|(_, d)| Scale::of(d)).collect();
+    let axes: Vec<Axis> = scales
         .iter()
-        .filter_map(|(params, rank)| Some((scale.to_internal(domain, params.get(key)?)?, *rank)));
-    let x = if let Scale::Category(n) = scale {
-        let mut optimizer = TpeOptimizer::new(histogram_estimator(), categorical_range(n).ok()?);
-        for (x, rank) in observed {
-            optimizer.tell(x.floor(), rank).ok()?;
-        }
-        optimizer.ask(rng).ok()?
-    } else {
-        let mut optimizer = TpeOptimizer::new(parzen_estimator(), range(start, end).ok()?);
-        for (x, rank) in observed {
-            optimizer.tell(x, rank).ok()?;
-        }
-        optimizer.ask(rng).ok()?
-    };
-    x.is_finite().then(|| scale.to_value(domain, x))
+        .map(|s| match *s {
+            Scale::Category(n) => Axis::Choice(n),
+            _ => {
+                let (low, high) = s.interval();
+                Axis::Real { low, high }
+            }
+        })
+        .collect();
+    let points: Vec<(Vec<f64>, usize)> = ranked
+        .iter()
+        .filter_map(|(params, made)| {
+            let x = space
+                .iter()
+                .zip(&scales)
+                .map(|((key, domain), scale)| {
+                    let x = scale.to_internal(domain, params.get(key)?)?;
+                    Some(if let Scale::Category(_) = scale { x.floor() } else { x })
+                })
+                .collect::<Option<Vec<f64>>>()?;
+            Some((x, *made))
+        })
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let x = crate::parzen::suggest(&axes, &points, rng);
+    Some(
+        space
+            .iter()
+            .zip(&scales)
+            .zip(&x)
+            .map(|(((key, domain), scale), v)| (key.clone(), scale.to_value(domain, *v)))
+            .collect(),
+    )
 }
