@@ -44,9 +44,9 @@ test-wgpu:
 test-runner:
 	$(CARGO) test --locked -p runner
 
-## spec, store, stats, runner, report and serve must not depend on burn (CI runs this).
+## spec, store, stats, search, runner, report and serve must not depend on burn (CI runs this).
 check-deps:
-	@for c in spec store stats runner report serve; do \
+	@for c in spec store stats search runner report serve; do \
 		if $(CARGO) tree --locked -p $$c -e normal --prefix none | grep -q '^burn'; then \
 			echo "$$c depends on burn: $$($(CARGO) tree --locked -p $$c -i burn 2>/dev/null | head -5)" >&2; exit 1; \
 		fi; \

@@ -63,7 +63,11 @@ fn search(h: &mut String, r: &Report) {
         h.push_str("</tr>");
         for row in rows {
             let pruned = row.iter().any(|c| c.starts_with("pruned"));
-            h.push_str(if pruned { "<tr class=\"pruned\">" } else { "<tr>" });
+            h.push_str(if pruned {
+                "<tr class=\"pruned\">"
+            } else {
+                "<tr>"
+            });
             for c in row {
                 let _ = write!(h, "<td>{}</td>", esc(&c));
             }

@@ -232,7 +232,9 @@ fn search_studies_get_progress_parameter_and_curve_charts_with_pruned_trials_mar
         }
     }
     let mut store = Store::open(&dir.join("sweep.db")).unwrap();
-    store.save_plan("tuned", None, SEARCH_STUDY, "abc", &rows).unwrap();
+    store
+        .save_plan("tuned", None, SEARCH_STUDY, "abc", &rows)
+        .unwrap();
     store.heartbeat("r", "host", 1, 600.0).unwrap();
     // Suggestions 2 and 5 are pruned at step 20; the others finish with F1 = 10 × their
     // number.
@@ -240,7 +242,11 @@ fn search_studies_get_progress_parameter_and_curve_charts_with_pruned_trials_mar
         .claim_next("tuned", "r", "cpu", "host", 1, 600.0, 0, &[])
         .unwrap()
     {
-        let n = rows.iter().position(|r| r.trial_id == c.trial_id.as_str()).unwrap() + 1;
+        let n = rows
+            .iter()
+            .position(|r| r.trial_id == c.trial_id.as_str())
+            .unwrap()
+            + 1;
         let pruned = n == 2 || n == 5;
         let last = if pruned { 20 } else { 100 };
         let evals: Vec<EvalRow> = (1..=last / 20)
@@ -303,8 +309,14 @@ fn search_studies_get_progress_parameter_and_curve_charts_with_pruned_trials_mar
         .map(|s| best.find(s).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{best}");
-    assert!(md.contains("| (4.00) | pruned at step 20 | 10.00 |"), "{md}");
-    assert!(md.contains("| (10.00) | pruned at step 20 | 40.00 |"), "{md}");
+    assert!(
+        md.contains("| (4.00) | pruned at step 20 | 10.00 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| (10.00) | pruned at step 20 | 40.00 |"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert_eq!(html.matches("<tr class=\"pruned\">").count(), 2);
 }

@@ -33,7 +33,26 @@ use spec::protocol::TrialStatus;
 use spec::Device;
 
 pub use db::{FaultPlan, RetryPolicy};
-pub use plan::{plan, plan_with, Plan, PlanEntry};
+pub use plan::{Plan, PlanEntry};
+
+/// Expands `study` and gives every trial its id (a search study: its first suggestions).
+/// Reads each distinct `model.init`'s `config.json` (to know the architecture and which
+/// overrides are no-ops).
+pub fn plan(study: &spec::Study) -> Result<Plan, RunnerError> {
+    plan_with(study, true)
+}
+
+/// [`plan`]; with `require_models: false`, a `model.init` folder that cannot be read is
+/// assumed to hold a BERT checkpoint with no config values to compare against, and a
+/// program trial's missing `code:` file enters the id as missing (for
+/// `sweep plan --no-check-files` before the models and scripts are there).
+pub fn plan_with(study: &spec::Study, require_models: bool) -> Result<Plan, RunnerError> {
+    if study.search.is_some() {
+        suggestions::first_plan(study, require_models)
+    } else {
+        plan::plan_with(study, require_models)
+    }
+}
 pub use scheduler::{run, ExecutorKind};
 
 /// What a run did.
@@ -176,15 +195,13 @@ pub fn exit_code(summary: &RunSummary, rows: &[store::StudyTrialRow]) -> i32 {
     if summary.interrupted {
         return EXIT_INTERRUPTED;
     }
-    let all_ok = rows
-        .iter()
-        .all(|r| {
-            matches!(
-                r.status,
-                // A search's pruner stopping a trial is the search working, not a failure.
-                TrialStatus::Succeeded | TrialStatus::Running | TrialStatus::Pruned
-            )
-        });
+    let all_ok = rows.iter().all(|r| {
+        matches!(
+            r.status,
+            // A search's pruner stopping a trial is the search working, not a failure.
+            TrialStatus::Succeeded | TrialStatus::Running | TrialStatus::Pruned
+        )
+    });
     if all_ok {
         0
     } else {

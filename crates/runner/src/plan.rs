@@ -65,20 +65,8 @@ impl Plan {
     }
 }
 
-/// Expands `study` and gives every trial its id. Reads each distinct `model.init`'s
-/// `config.json` (to know the architecture and which overrides are no-ops).
-pub fn plan(study: &Study) -> Result<Plan, RunnerError> {
-    plan_with(study, true)
-}
-
-/// [`plan`]; with `require_models: false`, a `model.init` folder that cannot be read is
-/// assumed to hold a BERT checkpoint with no config values to compare against, and a
-/// program trial's missing `code:` file enters the id as missing (for
-/// `sweep plan --no-check-files` before the models and scripts are there).
+/// The plan of a study without `search:` (see [`crate::plan_with`], which picks).
 pub fn plan_with(study: &Study, require_models: bool) -> Result<Plan, RunnerError> {
-    if study.search.is_some() {
-        return crate::suggestions::first_plan(study, require_models);
-    }
     let initial = study.seeds.initial();
     let seeds: BTreeMap<String, usize> = study
         .variant_names()

@@ -534,7 +534,9 @@ impl<'o> Scheduler<'o> {
             .call("read", |s| pruner.look(plan, s, &running))?;
         for (trial, why) in stops {
             let label = label_of(&self.labels, &trial);
-            self.session.progress.log(&format!("prune {label}: {why}"), true);
+            self.session
+                .progress
+                .log(&format!("prune {label}: {why}"), true);
             if !executor.prune(&trial) {
                 // Ended meanwhile: whatever it ended as stands.
                 self.pruner.take(&trial);

@@ -122,11 +122,7 @@ pub fn extend(plan: &Plan, store: &Store) -> Result<Option<Plan>, RunnerError> {
     }
     let history = observations(&plan.study, &made, store)?;
     let next = search::suggest(search, made.len(), &history);
-    tracing::info!(
-        "{}: {}",
-        search.variant_name(made.len()),
-        describe(&next)
-    );
+    tracing::info!("{}: {}", search.variant_name(made.len()), describe(&next));
     made.push(next);
     Ok(Some(plan_of(&plan.study, &made, true)?))
 }
@@ -199,7 +195,10 @@ impl Pruner {
         let Some(prune) = &search.prune else {
             return Ok(Vec::new());
         };
-        if running.is_empty() || self.last_look.is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        if running.is_empty()
+            || self
+                .last_look
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
             return Ok(Vec::new());
         }

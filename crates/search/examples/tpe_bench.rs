@@ -40,6 +40,9 @@ fn hartmann6(x: &[f64]) -> f64 {
         .sum::<f64>()
 }
 
+/// A name, the function, its box.
+type TestFunction = (&'static str, fn(&[f64]) -> f64, Vec<(f64, f64)>);
+
 fn search(method: SearchMethod, seed: u64, budget: usize, bounds: &[(f64, f64)]) -> Search {
     Search {
         method,
@@ -89,16 +92,21 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let budget = args.first().copied().unwrap_or(50);
     let repeats = args.get(1).copied().unwrap_or(20);
-    type Objective = fn(&[f64]) -> f64;
-    let functions: [(&str, Objective, Vec<(f64, f64)>); 2] = [
+    let functions: [TestFunction; 2] = [
         ("branin", branin, vec![(-5.0, 10.0), (0.0, 15.0)]),
         ("hartmann6", hartmann6, vec![(0.0, 1.0); 6]),
     ];
     for (name, f, bounds) in &functions {
-        for (label, method) in [("qa-sweep tpe", SearchMethod::Tpe), ("qa-sweep random", SearchMethod::Random)] {
+        for (label, method) in [
+            ("qa-sweep tpe", SearchMethod::Tpe),
+            ("qa-sweep random", SearchMethod::Random),
+        ] {
             let started = std::time::Instant::now();
             let mut bests: Vec<f64> = (0..repeats as u64)
                 .map(|seed| best_of(&search(method, seed, budget, bounds), *f))

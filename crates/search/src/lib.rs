@@ -98,7 +98,14 @@ fn rank(history: &[Observation], direction: Direction) -> Vec<(&Map<String, Valu
         match o.outcome {
             Outcome::Complete(v) if v.is_finite() => Some((0, signed(v))),
             Outcome::Complete(_) => Some((1, f64::INFINITY)),
-            Outcome::Stopped(v) => Some((1, if v.is_finite() { signed(v) } else { f64::INFINITY })),
+            Outcome::Stopped(v) => Some((
+                1,
+                if v.is_finite() {
+                    signed(v)
+                } else {
+                    f64::INFINITY
+                },
+            )),
             Outcome::Pending => Some((2, 0.0)),
             Outcome::Failed => None,
         }
@@ -110,10 +117,7 @@ fn rank(history: &[Observation], direction: Direction) -> Vec<(&Map<String, Valu
         .collect();
     // Stable: ties keep suggestion order, so the ranking is a function of the history.
     keyed.sort_by(|(a, _, _), (b, _, _)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    keyed
-        .into_iter()
-        .map(|(_, i, o)| (&o.params, i))
-        .collect()
+    keyed.into_iter().map(|(_, i, o)| (&o.params, i)).collect()
 }
 
 /// PCG-64 seeded by the search's seed and the suggestion's number (SplitMix64 mixing, so

@@ -138,27 +138,28 @@ impl<'a> Mixture<'a> {
             .iter()
             .zip(&self.log_weights)
             .map(|(parts, log_w)| {
-                log_w + parts
-                    .iter()
-                    .zip(self.axes)
-                    .zip(x)
-                    .map(|((part, axis), &v)| match (*part, *axis) {
-                        (Part::Gauss(mu, sigma, log_mass), _) => {
-                            let z = (v - mu) / sigma;
-                            -0.5 * z * z
-                                - sigma.ln()
-                                - 0.5 * (2.0 * std::f64::consts::PI).ln()
-                                - log_mass
-                        }
-                        (Part::Pick(pick, share), Axis::Choice(c)) => {
-                            let hit = pick == Some(v as usize);
-                            let p = (if hit { 1.0 } else { 0.0 } + share)
-                                / (if pick.is_some() { 1.0 } else { 0.0 } + share * c as f64);
-                            p.ln()
-                        }
-                        (Part::Pick(..), Axis::Real { .. }) => f64::NEG_INFINITY,
-                    })
-                    .sum::<f64>()
+                log_w
+                    + parts
+                        .iter()
+                        .zip(self.axes)
+                        .zip(x)
+                        .map(|((part, axis), &v)| match (*part, *axis) {
+                            (Part::Gauss(mu, sigma, log_mass), _) => {
+                                let z = (v - mu) / sigma;
+                                -0.5 * z * z
+                                    - sigma.ln()
+                                    - 0.5 * (2.0 * std::f64::consts::PI).ln()
+                                    - log_mass
+                            }
+                            (Part::Pick(pick, share), Axis::Choice(c)) => {
+                                let hit = pick == Some(v as usize);
+                                let p = (if hit { 1.0 } else { 0.0 } + share)
+                                    / (if pick.is_some() { 1.0 } else { 0.0 } + share * c as f64);
+                                p.ln()
+                            }
+                            (Part::Pick(..), Axis::Real { .. }) => f64::NEG_INFINITY,
+                        })
+                        .sum::<f64>()
             })
             .collect();
         let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -218,7 +219,7 @@ fn unit(rng: &mut impl Rng) -> f64 {
 /// suggestion it came from.
 pub fn suggest(axes: &[Axis], points: &[(Vec<f64>, usize)], rng: &mut impl Rng) -> Vec<f64> {
     let n = points.len();
-    let n_good = n.div_ceil(10).min(25).max(1).min(n);
+    let n_good = n.div_ceil(10).clamp(1, 25).min(n);
     let (good, good_made) = split(&points[..n_good]);
     let (bad, bad_made) = split(&points[n_good..]);
     let l = Mixture::fit(axes, &good, &good_made);
@@ -305,7 +306,13 @@ mod tests {
 
     #[test]
     fn densities_integrate_to_one_and_samples_stay_in_range() {
-        let axes = [Axis::Real { low: -5.0, high: 10.0 }, Axis::Choice(3)];
+        let axes = [
+            Axis::Real {
+                low: -5.0,
+                high: 10.0,
+            },
+            Axis::Choice(3),
+        ];
         let pts: Vec<Vec<f64>> = vec![vec![1.0, 0.0], vec![1.5, 2.0], vec![9.0, 2.0]];
         let refs: Vec<&[f64]> = pts.iter().map(Vec::as_slice).collect();
         let m = Mixture::fit(&axes, &refs, &[0, 1, 2]);
@@ -330,7 +337,16 @@ mod tests {
 
     #[test]
     fn the_suggestion_lands_near_the_good_results() {
-        let axes = [Axis::Real { low: 0.0, high: 1.0 }, Axis::Real { low: 0.0, high: 1.0 }];
+        let axes = [
+            Axis::Real {
+                low: 0.0,
+                high: 1.0,
+            },
+            Axis::Real {
+                low: 0.0,
+                high: 1.0,
+            },
+        ];
         // The best results sit near (0.2, 0.8), the rest spread elsewhere.
         let mut pts = vec![(vec![0.2, 0.8], 0), (vec![0.22, 0.79], 1)];
         for i in 0..18 {

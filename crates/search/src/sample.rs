@@ -3,10 +3,10 @@
 //! log-uniform range to its logarithm, an integer range to `[low, high + 1)` (a value `v`
 //! is the cell `[v, v + 1)`), a choice to the category index.
 
+use crate::parzen::Axis;
 use rand_core::Rng;
 use serde_json::{Map, Value};
 use spec::search::Domain;
-use crate::parzen::Axis;
 
 /// Reals are rounded to this many significant digits.
 pub const SIGNIFICANT_DIGITS: i32 = 4;
@@ -135,7 +135,11 @@ pub fn tpe(
                 .zip(&scales)
                 .map(|((key, domain), scale)| {
                     let x = scale.to_internal(domain, params.get(key)?)?;
-                    Some(if let Scale::Category(_) = scale { x.floor() } else { x })
+                    Some(if let Scale::Category(_) = scale {
+                        x.floor()
+                    } else {
+                        x
+                    })
                 })
                 .collect::<Option<Vec<f64>>>()?;
             Some((x, *made))

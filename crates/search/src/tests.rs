@@ -19,7 +19,8 @@ fn objective(p: &Map<String, Value>) -> f64 {
     let warmup = p["train.warmup_ratio"].as_f64().unwrap();
     let epochs = p["train.epochs"].as_i64().unwrap() as f64;
     let batch = p["train.batch_size"].as_i64().unwrap();
-    80.0 - 10.0 * (lr / 1e-4).ln().powi(2) - 100.0 * (warmup - 0.1).powi(2)
+    80.0 - 10.0 * (lr / 1e-4).ln().powi(2)
+        - 100.0 * (warmup - 0.1).powi(2)
         - 3.0 * (epochs - 3.0).abs()
         - if batch == 32 { 0.0 } else { 4.0 }
 }

@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod device;
 pub mod error;
+pub mod metric;
 pub mod model_config;
 pub mod model_keys;
 pub mod program;

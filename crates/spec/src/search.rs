@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::study::ClaimMetric;
+use crate::metric::ClaimMetric;
 
 /// How suggestions are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,9 +152,7 @@ impl Domain {
         match self {
             Domain::Uniform([lo, hi]) => {
                 if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                    return Err(format!(
-                        "uniform [{lo}, {hi}]: expected finite low < high"
-                    ));
+                    return Err(format!("uniform [{lo}, {hi}]: expected finite low < high"));
                 }
             }
             Domain::LogUniform([lo, hi]) => {

@@ -67,7 +67,11 @@ pub(crate) fn draw_progress<DB: DrawingBackend>(
         .filter_map(|x| x.stopped_at().map(|v| (x.number as f64, v)))
         .collect();
     chart
-        .draw_series(stopped.iter().map(|p| Circle::new(*p, 4, PRUNED.stroke_width(2))))
+        .draw_series(
+            stopped
+                .iter()
+                .map(|p| Circle::new(*p, 4, PRUNED.stroke_width(2))),
+        )
         .map_err(err)?
         .label("pruned (its metric where it stopped)")
         .legend(|(x, y)| Circle::new((x, y), 4, PRUNED.stroke_width(2)));
@@ -170,7 +174,11 @@ pub(crate) fn draw_param<DB: DrawingBackend>(
         .draw_series(done.iter().map(|p| Circle::new(*p, 4, VARIANT.filled())))
         .map_err(err)?;
     chart
-        .draw_series(stopped.iter().map(|p| Circle::new(*p, 4, PRUNED.stroke_width(2))))
+        .draw_series(
+            stopped
+                .iter()
+                .map(|p| Circle::new(*p, 4, PRUNED.stroke_width(2))),
+        )
         .map_err(err)?;
     Ok(())
 }
@@ -202,8 +210,14 @@ pub(crate) fn draw_eval_curves<DB: DrawingBackend>(
             }
         }
     }
-    let xs: Vec<f64> = lines.iter().flat_map(|(_, l)| l.iter().map(|p| p.0)).collect();
-    let ys: Vec<f64> = lines.iter().flat_map(|(_, l)| l.iter().map(|p| p.1)).collect();
+    let xs: Vec<f64> = lines
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|p| p.0))
+        .collect();
+    let ys: Vec<f64> = lines
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|p| p.1))
+        .collect();
     let x_hi = xs.iter().copied().fold(1.0, f64::max);
     let (lo, hi) = range_of(&ys);
     let mut chart = ChartBuilder::on(area)

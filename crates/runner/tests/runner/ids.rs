@@ -13,7 +13,7 @@ fn ids(study_file: &str) -> Vec<String> {
     let study = spec::Study::from_yaml_file(&path).unwrap();
     // Planning without the model folders (as `sweep plan --no-check-files`): a model.init
     // that is not there counts as a BERT checkpoint with no config values to compare.
-    let plan = runner::plan::plan_with(&study, false).unwrap();
+    let plan = runner::plan_with(&study, false).unwrap();
     plan.entries
         .iter()
         .map(|e| format!("{} {} {}", e.trial.variant, e.trial.seed, e.trial_id))

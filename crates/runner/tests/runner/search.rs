@@ -48,7 +48,12 @@ fn a_tpe_search_makes_all_its_suggestions_in_order_and_reproducibly() {
         .iter()
         .map(|tag| {
             let dir = workspace(&format!("tpe-{tag}"));
-            let s = search_study(&dir, "t", 5, "  method: tpe\n  trials: 8\n  startup: 3\n  seed: 5\n");
+            let s = search_study(
+                &dir,
+                "t",
+                5,
+                "  method: tpe\n  trials: 8\n  startup: 3\n  seed: 5\n",
+            );
             let summary = run_in_process(&dir, &s, 1);
             assert_eq!(summary.outcomes.get(&TrialStatus::Succeeded), Some(&8));
             let rows = export(&dir, "t");
@@ -86,15 +91,26 @@ fn parallel_slots_get_suggestions_while_trials_run() {
     assert_eq!(summary.outcomes.get(&TrialStatus::Succeeded), Some(&6));
     let got = suggestions(&dir, "p");
     assert_eq!(got.len(), 6);
-    let distinct: std::collections::BTreeSet<String> =
-        got.values().map(|p| Value::Object(p.clone()).to_string()).collect();
-    assert_eq!(distinct.len(), 6, "the liar spreads pending suggestions: {got:?}");
+    let distinct: std::collections::BTreeSet<String> = got
+        .values()
+        .map(|p| Value::Object(p.clone()).to_string())
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        6,
+        "the liar spreads pending suggestions: {got:?}"
+    );
     // Three trials ran at once at some point: suggestions were made while others ran.
     let store = store::Store::open_read_only(&dir.join("sweep.db")).unwrap();
     let rows = store.study_trials("p").unwrap();
     let spans: Vec<(String, String)> = rows
         .iter()
-        .map(|r| (r.started_at.clone().unwrap(), r.finished_at.clone().unwrap()))
+        .map(|r| {
+            (
+                r.started_at.clone().unwrap(),
+                r.finished_at.clone().unwrap(),
+            )
+        })
         .collect();
     let overlapping = spans
         .iter()
@@ -177,14 +193,23 @@ fn asha_prunes_trials_that_fall_behind_and_keeps_their_curves() {
     for r in &pruned {
         let step = r.pruned_step.unwrap();
         let value = r.pruned_value.unwrap();
-        assert!(step >= 4 && step < 40, "pruned at step {step}");
-        assert!(r.error.as_deref().unwrap().contains("pruned at step"), "{:?}", r.error);
+        assert!((4..40).contains(&step), "pruned at step {step}");
+        assert!(
+            r.error.as_deref().unwrap().contains("pruned at step"),
+            "{:?}",
+            r.error
+        );
         // Its curve up to the rung is kept.
         let evals = store.metric_series(&r.trial_id, "eval_f1").unwrap();
-        assert!(evals.iter().any(|m| m.step == step && m.value == value), "{evals:?}");
+        assert!(
+            evals.iter().any(|m| m.step == step && m.value == value),
+            "{evals:?}"
+        );
         let loss = store.metric_series(&r.trial_id, "loss").unwrap();
         assert!(loss.iter().all(|m| m.step < 40), "ran to its end");
-        assert!(rows.iter().any(|o| o.status == TrialStatus::Succeeded && lr(o) > lr(r)));
+        assert!(rows
+            .iter()
+            .any(|o| o.status == TrialStatus::Succeeded && lr(o) > lr(r)));
     }
     // ASHA's rule, recomputed here: with one slot, trials ran in suggestion order, so at
     // each rung (steps 4, 8, 16, 32) a trial competed with itself and the earlier trials
@@ -216,7 +241,9 @@ fn asha_prunes_trials_that_fall_behind_and_keeps_their_curves() {
         for rung in [4, 8, 16, 32] {
             let Some(own) = at(i, rung) else { continue };
             let n = (0..=i).filter(|j| at(*j, rung).is_some()).count();
-            let better = (0..i).filter(|j| at(*j, rung).is_some_and(|v| v > own)).count();
+            let better = (0..i)
+                .filter(|j| at(*j, rung).is_some_and(|v| v > own))
+                .count();
             let kept = (n / 2).max(1);
             let stopped_here = r.status == TrialStatus::Pruned
                 && r.pruned_step.is_some_and(|s| s >= rung && s < rung * 2);

@@ -125,7 +125,9 @@ fn run_locked(process: &TrialProcess, device: &str) -> i32 {
     let dropout = num(&["model_config", "hidden_dropout_prob"]).unwrap_or(0.1);
     let warmup = num(&["train", "warmup_steps"]).unwrap_or(0.0);
     let steps = num(&["train", "max_steps"]).unwrap_or(20.0) as u64;
-    let eval_steps = num(&["train", "eval_steps"]).map(|e| e as u64).filter(|e| *e > 0);
+    let eval_steps = num(&["train", "eval_steps"])
+        .map(|e| e as u64)
+        .filter(|e| *e > 0);
     let step_ms: u64 = std::env::var("FAKE_TRIAL_STEP_MS")
         .ok()
         .and_then(|s| s.parse().ok())
