@@ -47,6 +47,7 @@ pub(crate) fn draw_progress<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("suggestion (in the order made)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(s.metric.as_str())
         .label_style((FONT, 13))
         .draw()
