@@ -216,19 +216,7 @@ fn search_studies_get_progress_parameter_and_curve_charts_with_pruned_trials_mar
     let mut rows: Vec<PlannedRow> = Vec::new();
     for (i, p) in search::first_suggestions(&search).into_iter().enumerate() {
         for t in study.suggestion(i, p, rows.len()).unwrap() {
-            rows.push(PlannedRow {
-                ordinal: t.ordinal,
-                variant: t.variant.clone(),
-                ablation: t.ablation.clone(),
-                grid_point: t.grid_point.clone(),
-                seed: t.seed,
-                params: serde_json::to_string(&t.params).unwrap(),
-                trial_id: format!("{:016x}", t.ordinal),
-                effective_config: "{}".into(),
-                config: serde_json::to_string(&t.config).unwrap(),
-                duplicate_of: None,
-                duplicate_reason: None,
-            });
+            rows.push(common::planned_row(&t));
         }
     }
     let mut store = Store::open(&dir.join("sweep.db")).unwrap();

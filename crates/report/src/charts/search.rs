@@ -2,6 +2,7 @@
 //! best so far, in the order they were made), the objective against each searched key, and
 //! every trial's evaluation curve with the pruned ones marked where they stopped.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::Value;
@@ -25,6 +26,34 @@ fn range_of(values: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A plain numeric chart with its mesh and axis names.
+fn frame<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &str,
+    y_desc: &str,
+    integer_x: bool,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, ReportError> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    let plain = |v: &f64| format!("{v}");
+    let whole = |v: &f64| format!("{v:.0}");
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .x_label_formatter(if integer_x { &whole } else { &plain })
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// Objective (dots; pruned ones red where they stopped) and best so far (line) against
 /// the suggestion's number.
 pub(crate) fn draw_progress<DB: DrawingBackend>(
@@ -38,20 +67,14 @@ pub(crate) fn draw_progress<DB: DrawingBackend>(
         .collect();
     let (lo, hi) = range_of(&ys);
     let n = s.suggestions.iter().map(|x| x.number).max().unwrap_or(1) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.5..n + 0.5, lo..hi)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("suggestion (in the order made)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc(s.metric.as_str())
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        area,
+        0.5..n + 0.5,
+        lo..hi,
+        "suggestion (in the order made)",
+        &s.metric,
+        true,
+    )?;
     let done: Vec<(f64, f64)> = s
         .suggestions
         .iter()
@@ -145,19 +168,14 @@ pub(crate) fn draw_param<DB: DrawingBackend>(
         .filter_map(|x| x.objective().or(x.stopped_at()))
         .collect();
     let (lo, hi) = range_of(&ys);
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x_lo..x_hi, lo..hi)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(axis_name(key, domain))
-        .y_desc(s.metric.as_str())
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        area,
+        x_lo..x_hi,
+        lo..hi,
+        &axis_name(key, domain),
+        &s.metric,
+        false,
+    )?;
     let point = |x: &crate::search::Suggestion, v: f64| {
         position(domain, x.params.get(key)?).map(|p| (p, v))
     };
@@ -221,19 +239,7 @@ pub(crate) fn draw_eval_curves<DB: DrawingBackend>(
         .collect();
     let x_hi = xs.iter().copied().fold(1.0, f64::max);
     let (lo, hi) = range_of(&ys);
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_hi * 1.02, lo..hi)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("eval F1")
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(area, 0.0..x_hi * 1.02, lo..hi, "step", "eval F1", true)?;
     for (pruned, pts) in lines {
         let colour = if pruned { PRUNED } else { VARIANT };
         let end = pts.last().copied();

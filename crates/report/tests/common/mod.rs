@@ -179,27 +179,27 @@ claims:
 
 /// A 3 × 2 grid with an ablation at every point; F1 rises with the learning rate and falls
 /// with the warmup.
+/// The store's row for a planned trial, with its ordinal as its id.
+pub fn planned_row(t: &spec::PlannedTrial) -> PlannedRow {
+    PlannedRow {
+        ordinal: t.ordinal,
+        variant: t.variant.clone(),
+        ablation: t.ablation.clone(),
+        grid_point: t.grid_point.clone(),
+        seed: t.seed,
+        params: serde_json::to_string(&t.params).unwrap(),
+        trial_id: format!("{:016x}", t.ordinal),
+        effective_config: "{}".into(),
+        config: serde_json::to_string(&t.config).unwrap(),
+        duplicate_of: None,
+        duplicate_reason: None,
+    }
+}
+
 pub fn build_grid_db(dir: &Path) -> Store {
     let study = spec::Study::from_yaml_str(GRID_STUDY, "grid.yaml").unwrap();
     let mut store = Store::open(&dir.join("sweep.db")).unwrap();
-    let rows: Vec<PlannedRow> = study
-        .expand()
-        .unwrap()
-        .into_iter()
-        .map(|t| PlannedRow {
-            ordinal: t.ordinal,
-            variant: t.variant.clone(),
-            ablation: t.ablation.clone(),
-            grid_point: t.grid_point.clone(),
-            seed: t.seed,
-            params: serde_json::to_string(&t.params).unwrap(),
-            trial_id: format!("{:016x}", t.ordinal),
-            effective_config: "{}".into(),
-            config: serde_json::to_string(&t.config).unwrap(),
-            duplicate_of: None,
-            duplicate_reason: None,
-        })
-        .collect();
+    let rows: Vec<PlannedRow> = study.expand().unwrap().iter().map(planned_row).collect();
     store
         .save_plan("gridded", None, GRID_STUDY, "abc", &rows)
         .unwrap();
