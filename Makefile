@@ -50,7 +50,7 @@ check-deps:
 		if $(CARGO) tree --locked -p $$c -e normal --prefix none | grep -q '^burn'; then \
 			echo "$$c depends on burn: $$($(CARGO) tree --locked -p $$c -i burn 2>/dev/null | head -5)" >&2; exit 1; \
 		fi; \
-	done; echo "spec, store, stats, runner, report, serve: no burn"
+	done; echo "spec, store, stats, search, runner, report, serve: no burn"
 
 ## Long fuzz runs of every loader (study/trial YAML, HF config.json, SQuAD and predictions
 ## JSON, tokenizer.json, vocab.txt, tokenizer_config.json, safetensors, pytorch_model.bin,
