@@ -10,9 +10,7 @@
 use spec::{Claim, Expect};
 use stats::claims::Decision;
 use stats::fixed::{paired_t, sign_flip_p, welch, Interval};
-use stats::study::{
-    analyze, detectable, ArmCounts, ClaimOutcome, Detectable, Run, Scores, SdSource,
-};
+use stats::study::{analyze, detectable, ArmCounts, ClaimOutcome, Detectable, Run, SdSource};
 
 pub use stats::study::DEFAULT_MARGIN;
 
@@ -123,14 +121,7 @@ pub fn runs(data: &StudyData) -> Vec<Run> {
                 &r.variant,
                 r.seed,
                 r.status,
-                Scores {
-                    em: r.em,
-                    f1: r.f1,
-                    train_loss: r.train_loss,
-                    train_seconds: r.train_seconds,
-                    examples_per_second: r.examples_per_second,
-                    reported: r.final_metrics.clone(),
-                },
+                crate::data::scores(r),
                 r.duplicate_of.as_deref(),
                 r.duplicate_reason.as_deref(),
             )

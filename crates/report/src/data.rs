@@ -40,20 +40,21 @@ impl Variant {
     }
 }
 
+/// A row's numbers as the claims analysis and a search's objective read them.
+pub fn scores(r: &StudyTrialRow) -> stats::study::Scores {
+    stats::study::Scores {
+        em: r.em,
+        f1: r.f1,
+        train_loss: r.train_loss,
+        train_seconds: r.train_seconds,
+        examples_per_second: r.examples_per_second,
+        reported: r.final_metrics.clone(),
+    }
+}
+
 /// A row's number for `metric`, if it recorded one.
 pub fn row_value(r: &StudyTrialRow, metric: &spec::ClaimMetric) -> Option<f64> {
-    match metric {
-        spec::ClaimMetric::Em => r.em,
-        spec::ClaimMetric::F1 => r.f1,
-        spec::ClaimMetric::TrainLoss => r.train_loss,
-        spec::ClaimMetric::TrainSeconds => r.train_seconds,
-        spec::ClaimMetric::ExamplesPerSecond => r.examples_per_second,
-        spec::ClaimMetric::Reported(name) => r
-            .final_metrics
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| *v),
-    }
+    scores(r).get(metric)
 }
 
 /// A metric's series per trial: step → value.

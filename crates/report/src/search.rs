@@ -32,6 +32,11 @@ impl Suggestion {
         }
     }
 
+    /// What the charts plot: the objective, or where a pruned or diverged one stopped.
+    pub fn plotted(&self) -> Option<f64> {
+        self.objective().or(self.stopped_at())
+    }
+
     /// Where a pruned or diverged suggestion stopped (its metric there).
     pub fn stopped_at(&self) -> Option<f64> {
         match self.outcome {

@@ -60,11 +60,7 @@ pub(crate) fn draw_progress<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &SearchReport,
 ) -> Result<(), ReportError> {
-    let ys: Vec<f64> = s
-        .suggestions
-        .iter()
-        .filter_map(|x| x.objective().or(x.stopped_at()))
-        .collect();
+    let ys: Vec<f64> = s.suggestions.iter().filter_map(|x| x.plotted()).collect();
     let (lo, hi) = range_of(&ys);
     let n = s.suggestions.iter().map(|x| x.number).max().unwrap_or(1) as f64;
     let mut chart = frame(
@@ -162,11 +158,7 @@ pub(crate) fn draw_param<DB: DrawingBackend>(
         .filter_map(|v| position(domain, v))
         .collect();
     let (x_lo, x_hi) = range_of(&xs);
-    let ys: Vec<f64> = s
-        .suggestions
-        .iter()
-        .filter_map(|x| x.objective().or(x.stopped_at()))
-        .collect();
+    let ys: Vec<f64> = s.suggestions.iter().filter_map(|x| x.plotted()).collect();
     let (lo, hi) = range_of(&ys);
     let mut chart = frame(
         area,
